@@ -1,0 +1,361 @@
+"""The library API the CLI and the HTTP service both call.
+
+``Engine`` holds what is expensive and shared (reference windows, transcript models, the
+knowledge base) for one build; ``Engine.run`` turns reader output into the result document.
+Data flows one way: readers -> annotation (+ same-codon haplotypes) -> knowledge base ->
+calls -> ``ResultDocument``; writers only format that document.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .annotate import AlleleAnnotation, Annotator
+from .calls import SampleVariant, Thresholds, call_sample
+from .errors import InputError, ReferenceError_
+from .genome import canonical_chrom
+from .haplotypes import merge_same_codon
+from .knowledge import KnowledgeBase
+from .models import Build, CoveredInterval, InputBatch, Observation
+from .reference import FastaReference, ReferenceProvider
+from .schema import (
+    InputSummary,
+    KnowledgeBaseOut,
+    ResultDocument,
+    SampleOut,
+    SkippedOut,
+    VariantOut,
+)
+
+log = logging.getLogger("varannot")
+
+TRACE_SUFFIXES = (".ab1", ".abi", ".scf", ".fsa")
+VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf", ".gvcf", ".g.vcf", ".g.vcf.gz")
+# More than this share of in-gene REF mismatches: the FASTA or build is probably wrong.
+MISMATCH_ALARM = 0.2
+
+
+@dataclass
+class RunOptions:
+    samples: Sequence[str] | None = None
+    tumor: str | None = None
+    include_filtered: bool = False
+    vcf_backend: str = "auto"
+    trace_ratio: float = 0.25
+    trace_sample: str | None = None
+    trace_references: Sequence[Path] = ()
+    plot_dir: Path | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+def is_trace(path: str | Path) -> bool:
+    return str(path).lower().endswith(TRACE_SUFFIXES)
+
+
+class Engine:
+    """Reference, transcript models and knowledge base for one build."""
+
+    def __init__(
+        self,
+        reference: ReferenceProvider | str | Path,
+        build: Build | None = None,
+        kb: KnowledgeBase | None = None,
+    ):
+        if isinstance(reference, (str, Path)):
+            reference = FastaReference(reference, build)
+        build = build or reference.build
+        if build is None:
+            raise ReferenceError_(
+                "cannot tell the genome build from the FASTA; pass --build GRCh38 or GRCh37",
+                source=reference.name,
+            )
+        self.reference = reference
+        self.build: Build = build
+        self.annotator = Annotator(reference, build)
+        self.kb = kb or KnowledgeBase.load()
+        self._cache: dict[tuple[str, int, str, str], AlleleAnnotation] = {}
+
+    # --- reading --------------------------------------------------------------------------
+    def regions(self) -> list[tuple[str, int, int]]:
+        return [(c, s, e) for _, c, s, e in self.annotator.transcripts.gene_regions()]
+
+    def read(self, path: str | Path, opts: RunOptions) -> InputBatch:
+        """Read one VCF/BCF (or a trace group: use ``read_traces``)."""
+        from .readers.vcf import Region, read_vcf
+
+        return read_vcf(
+            path,
+            regions=[Region(c, s, e) for c, s, e in self.regions()],
+            samples=opts.samples,
+            tumor=opts.tumor,
+            build=self.build,
+            backend=opts.vcf_backend,  # type: ignore[arg-type]
+        )
+
+    def read_traces(
+        self, paths: Sequence[str | Path], sample: str | None, opts: RunOptions
+    ) -> InputBatch:
+        from .sanger import call_traces
+
+        refs = self.trace_references(opts.trace_references)
+        highlight = self.kb_residues()
+        return call_traces(
+            paths,
+            sample=sample,
+            references=refs,
+            ratio=opts.trace_ratio,
+            plot_dir=opts.plot_dir,
+            highlight=highlight,
+        )
+
+    def trace_references(self, extra: Sequence[Path] = ()):  # type: ignore[no-untyped-def]
+        from .models import ReferenceRegion
+
+        refs = [
+            ReferenceRegion(f"{gene} {w.chrom}:{w.start}-{w.end}", w.chrom, w.start, w.seq, gene)
+            for gene, w in self.annotator.windows.items()
+        ]
+        for f in extra:
+            fa = FastaReference(f)
+            for name in fa._fa.references:
+                seq = fa._fa.fetch(name).upper()
+                refs.append(ReferenceRegion(name, name, 1, seq, None))
+        return refs
+
+    def kb_residues(self) -> list[tuple[str, int]]:
+        out: list[tuple[str, int]] = []
+        for _, chrom, start, end in self.kb_loci_all():
+            if end - start <= 3:
+                out.append((chrom, start))
+        return out
+
+    def kb_loci_all(self) -> list[tuple[str, str, int, int]]:
+        seen: dict[tuple[str, str, int, int], None] = {}
+        for drug in self.kb.drugs:
+            for locus in self.kb.loci(drug, self.annotator.transcripts):
+                seen[locus] = None
+        return list(seen)
+
+    # --- annotating -----------------------------------------------------------------------
+    def annotate_allele(self, chrom: str, pos: int, ref: str, alt: str) -> AlleleAnnotation:
+        key = (chrom, pos, ref, alt)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self.annotator.annotate(chrom, pos, ref, alt)
+            if len(self._cache) < 200_000:
+                self._cache[key] = hit
+        return hit
+
+    def run(self, batches: Sequence[InputBatch], opts: RunOptions | None = None) -> ResultDocument:
+        """Annotate, merge same-codon haplotypes, match the knowledge base and call per sample."""
+        opts = opts or RunOptions()
+        doc = ResultDocument(
+            varannot_version=__version__,
+            build=self.build,
+            reference=self.reference.name,
+            knowledge_base=KnowledgeBaseOut(
+                version=self.kb.version,
+                sha256=self.kb.sha256,
+                sources=list(self.kb.sources),
+                rows=len(self.kb.rows),
+            ),
+            thresholds=opts.thresholds.as_dict(),
+        )
+        doc.warnings.extend(self.annotator.model_problems)
+        by_sample: dict[str, list[tuple[Observation, AlleleAnnotation]]] = {}
+        coverage: dict[str, list[CoveredInterval] | None] = {}
+        coverage_kind: dict[str, str] = {}
+        sources: dict[str, list[str]] = {}
+        traces: dict[str, list[dict[str, object]]] = {}
+        checked = mismatched = 0
+        for batch in batches:
+            doc.inputs.append(_summary(batch))
+            doc.variants_outside_genes += batch.records_outside_genes
+            for s in batch.samples:
+                by_sample.setdefault(s, [])
+                sources.setdefault(s, []).append(batch.source)
+                if s in batch.coverage:
+                    prev = coverage.get(s) or []
+                    coverage[s] = prev + [_canon(iv) for iv in batch.coverage[s]]
+                    coverage_kind[s] = "trace" if batch.kind == "trace" else "gvcf"
+                else:
+                    coverage.setdefault(s, None)
+            if batch.kind == "trace":
+                for s in batch.samples:
+                    traces.setdefault(s, []).append(dict(batch.details))
+            for ob in batch.observations:
+                res = self.annotate_allele(ob.chrom, ob.pos, ob.ref, ob.alt)
+                if res.annotation is None and "invalid_allele" not in res.flags:
+                    doc.variants_outside_genes += 1
+                    continue
+                checked += 1
+                if "ref_mismatch" in res.flags:
+                    mismatched += 1
+                by_sample.setdefault(ob.sample, []).append((ob, res))
+        if checked >= 5 and mismatched / checked > MISMATCH_ALARM:
+            doc.warnings.append(
+                f"{mismatched} of {checked} variants in the genes have a REF that does not match "
+                f"the FASTA: the build ({self.build}) or the FASTA is probably wrong"
+            )
+        for sample, items in by_sample.items():
+            doc.samples.append(
+                self._sample(sample, items, coverage.get(sample), coverage_kind.get(sample), opts)
+            )
+            doc.samples[-1].sources = sources.get(sample, [])
+            doc.samples[-1].traces = traces.get(sample, [])
+        return doc
+
+    def _sample(
+        self,
+        sample: str,
+        items: list[tuple[Observation, AlleleAnnotation]],
+        cov: list[CoveredInterval] | None,
+        cov_kind: str | None,
+        opts: RunOptions,
+    ) -> SampleOut:
+        out = SampleOut(sample=sample, coverage_source=cov_kind or "unknown")  # type: ignore[arg-type]
+        haplo = merge_same_codon(items, self.annotator)
+        svs: list[SampleVariant] = []
+        for (ob, res), (hap_ann, hap_flags) in zip(items, haplo, strict=True):
+            flags = list(
+                dict.fromkeys(
+                    res.flags
+                    + (res.annotation.flags if res.annotation else [])
+                    + hap_flags
+                    + list(ob.extra_flags)
+                )
+            )
+            excluded = not ob.passed and not opts.include_filtered
+            if excluded:
+                flags.append("filtered")
+            ann = hap_ann or res.annotation
+            sv = SampleVariant(observation=ob, annotation=ann, flags=flags, excluded=excluded)
+            vo = _variant_out(ob, res, flags)
+            if hap_ann is not None and hap_ann.protein is not None:
+                vo.haplotype_hgvs_p = hap_ann.hgvs_p
+            if excluded:
+                out.excluded_variants.append(vo)
+            else:
+                out.variants.append(vo)
+                svs.append(sv)
+            sv.output = vo  # type: ignore[attr-defined]
+        calls, unclassified = call_sample(
+            svs, cov, self.kb, self.annotator.transcripts, opts.thresholds
+        )
+        out.calls = calls
+        out.unclassified_variants = unclassified
+        for sv in svs:
+            vo = sv.output  # type: ignore[attr-defined]
+            if sv.annotation is not None:
+                rules = self.kb.match(sv.annotation)
+                vo.rule_ids = [r.id for r in rules]
+                vo.classified = bool(rules)
+        return out
+
+
+def _canon(iv: CoveredInterval) -> CoveredInterval:
+    c = canonical_chrom(iv.chrom)
+    if c == iv.chrom:
+        return iv
+    return CoveredInterval(c, iv.start, iv.end, iv.depth, iv.source)
+
+
+def _summary(batch: InputBatch) -> InputSummary:
+    return InputSummary(
+        source=batch.source,
+        kind=batch.kind,
+        samples=list(batch.samples),
+        records_read=batch.records_read,
+        records_outside_genes=batch.records_outside_genes,
+        skipped=[
+            SkippedOut(reason=r, count=n, examples=batch.skipped.examples.get(r, []))
+            for r, n in sorted(batch.skipped.counts.items())
+        ],
+        details={k: v for k, v in batch.details.items() if _jsonable(v)},
+    )
+
+
+def _jsonable(v: object) -> bool:
+    return isinstance(v, (str, int, float, bool, list, dict, type(None)))
+
+
+def _variant_out(ob: Observation, res: AlleleAnnotation, flags: list[str]) -> VariantOut:
+    a = res.annotation
+    return VariantOut(
+        chrom=ob.chrom,
+        pos=ob.pos,
+        ref=ob.ref,
+        alt=ob.alt,
+        gene=a.gene if a else None,
+        transcript=a.transcript if a else None,
+        consequence=list(a.consequence) if a else [],
+        hgvs_c=a.hgvs_c if a else None,
+        hgvs_p=a.hgvs_p if a else None,
+        protein_change=a.protein.short if a and a.protein else None,
+        flags=flags,
+        hgvs_p_legacy=a.hgvs_p_legacy if a else None,
+        protein_change_legacy=a.legacy_protein.short if a and a.legacy_protein else None,
+        legacy_transcript=a.legacy_transcript if a else None,
+        hgvs_c_legacy=a.hgvs_c_legacy if a else None,
+        exon=a.exon if a else None,
+        intron=a.intron if a else None,
+        normalized=str(res.normalized) if res.normalized else None,
+        genotype=ob.genotype,
+        depth=ob.depth,
+        alt_depth=ob.alt_depth,
+        vaf=ob.vaf,
+        vaf_source=ob.vaf_source,
+        filter=list(ob.filters),
+        source=ob.source,
+        record=ob.record,
+        phase_set=ob.phase_set,
+    )
+
+
+def group_inputs(
+    paths: Iterable[str | Path], trace_sample: str | None = None
+) -> list[tuple[str, list[Path]]]:
+    """Split inputs into VCF files and trace groups (one group per sample)."""
+    out: list[tuple[str, list[Path]]] = []
+    traces: dict[str, list[Path]] = {}
+    for p in paths:
+        path = Path(p)
+        if str(p) == "-":
+            out.append(("vcf", [path]))
+        elif is_trace(path):
+            key = trace_sample or path.name.split(".")[0]
+            traces.setdefault(key, []).append(path)
+        elif not path.exists():
+            raise InputError("file not found", source=str(p))
+        else:
+            out.append(("vcf", [path]))
+    for sample, ps in traces.items():
+        out.append((f"trace:{sample}", ps))
+    return out
+
+
+def annotate_files(
+    paths: Sequence[str | Path],
+    *,
+    fasta: str | Path,
+    build: Build | None = None,
+    kb: KnowledgeBase | None = None,
+    options: RunOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ResultDocument:
+    """Read, annotate and call a set of inputs: the one-call API."""
+    opts = options or RunOptions()
+    engine = Engine(fasta, build, kb)
+    batches: list[InputBatch] = []
+    for kind, group in group_inputs(paths, opts.trace_sample):
+        if progress:
+            progress(", ".join(str(g) for g in group))
+        if kind == "vcf":
+            batches.append(engine.read(group[0], opts))
+        else:
+            batches.append(engine.read_traces(group, kind.split(":", 1)[1], opts))
+    return engine.run(batches, opts)

@@ -1,0 +1,80 @@
+"""Writers format a finished ``ResultDocument``; they never compute anything themselves."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from .schema import ResultDocument
+
+CALL_COLUMNS = [
+    "sample", "drug", "drug_class", "call", "coverage", "rule_ids", "protein_changes",
+    "protein_changes_legacy", "vaf", "levels", "citations", "caveats", "kb_version",
+]  # fmt: skip
+VARIANT_COLUMNS = [
+    "sample", "chrom", "pos", "ref", "alt", "gene", "transcript", "consequence", "hgvs_c",
+    "hgvs_p", "protein_change", "hgvs_p_legacy", "protein_change_legacy", "genotype", "depth",
+    "alt_depth", "vaf", "vaf_source", "filter", "flags", "rule_ids", "source", "record",
+]  # fmt: skip
+
+
+def to_json(doc: ResultDocument) -> str:
+    return doc.model_dump_json(indent=2) + "\n"
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return ",".join(_fmt(x) for x in v)
+    return str(v)
+
+
+def _table(columns: list[str], rows: list[dict[str, object]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([_fmt(r.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def calls_tsv(doc: ResultDocument) -> str:
+    """One row per sample x drug (the resistance calls)."""
+    kbv = doc.knowledge_base.version if doc.knowledge_base else ""
+    rows: list[dict[str, object]] = []
+    for s in doc.samples:
+        for c in s.calls:
+            rows.append(
+                {
+                    "sample": s.sample,
+                    "drug": c.drug,
+                    "drug_class": c.drug_class,
+                    "call": c.call,
+                    "coverage": c.coverage,
+                    "rule_ids": sorted({e.rule_id for e in c.evidence}),
+                    "protein_changes": sorted({e.protein_change or "" for e in c.evidence} - {""}),
+                    "protein_changes_legacy": sorted(
+                        {e.protein_change_legacy or "" for e in c.evidence} - {""}
+                    ),
+                    "vaf": sorted({e.vaf for e in c.evidence if e.vaf is not None}),
+                    "levels": sorted({e.level for e in c.evidence}),
+                    "citations": sorted({x for e in c.evidence for x in e.citations}),
+                    "caveats": "; ".join(c.caveats),
+                    "kb_version": kbv,
+                }
+            )
+    return _table(CALL_COLUMNS, rows)
+
+
+def variants_tsv(doc: ResultDocument) -> str:
+    """Every annotated allele in the four genes (excluded ones too, flagged)."""
+    rows: list[dict[str, object]] = []
+    for s in doc.samples:
+        for v in [*s.variants, *s.excluded_variants]:
+            d = v.model_dump()
+            d["sample"] = s.sample
+            rows.append(d)
+    return _table(VARIANT_COLUMNS, rows)

@@ -19,7 +19,7 @@ from .calls import SampleVariant, Thresholds, call_sample
 from .errors import InputError, ReferenceError_
 from .genome import canonical_chrom
 from .haplotypes import merge_same_codon
-from .knowledge import KnowledgeBase
+from .knowledge import KnowledgeBase, proteins_from
 from .models import Build, CoveredInterval, InputBatch, Observation
 from .reference import FastaReference, ReferenceProvider
 from .schema import (
@@ -77,6 +77,8 @@ class Engine:
         self.build: Build = build
         self.annotator = Annotator(reference, build)
         self.kb = kb or KnowledgeBase.load()
+        # residues the shipped facts table does not cover are checked against this FASTA
+        self.kb_warnings = self.kb.validate(proteins_from(self.annotator))
         self._cache: dict[tuple[str, int, str, str], AlleleAnnotation] = {}
 
     # --- reading --------------------------------------------------------------------------
@@ -166,6 +168,7 @@ class Engine:
             thresholds=opts.thresholds.as_dict(),
         )
         doc.warnings.extend(self.annotator.model_problems)
+        doc.warnings.extend(self.kb_warnings)
         by_sample: dict[str, list[tuple[Observation, AlleleAnnotation]]] = {}
         coverage: dict[str, list[CoveredInterval] | None] = {}
         coverage_kind: dict[str, str] = {}
@@ -220,6 +223,7 @@ class Engine:
         out = SampleOut(sample=sample, coverage_source=cov_kind or "unknown")  # type: ignore[arg-type]
         haplo = merge_same_codon(items, self.annotator)
         svs: list[SampleVariant] = []
+        outs: list[VariantOut] = []  # parallel to svs
         for (ob, res), (hap_ann, hap_flags) in zip(items, haplo, strict=True):
             flags = list(
                 dict.fromkeys(
@@ -242,14 +246,13 @@ class Engine:
             else:
                 out.variants.append(vo)
                 svs.append(sv)
-            sv.output = vo  # type: ignore[attr-defined]
+                outs.append(vo)
         calls, unclassified = call_sample(
             svs, cov, self.kb, self.annotator.transcripts, opts.thresholds
         )
         out.calls = calls
         out.unclassified_variants = unclassified
-        for sv in svs:
-            vo = sv.output  # type: ignore[attr-defined]
+        for sv, vo in zip(svs, outs, strict=True):
             if sv.annotation is not None:
                 rules = self.kb.match(sv.annotation)
                 vo.rule_ids = [r.id for r in rules]

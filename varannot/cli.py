@@ -285,6 +285,43 @@ def kb_validate(
 
 
 @app.command()
+def serve(
+    fasta: Annotated[
+        list[Path],
+        typer.Option("--fasta", "-f", help="reference FASTA (repeat for several builds)"),
+    ],
+    build: Annotated[
+        list[BuildOpt] | None,
+        typer.Option(help="build of each --fasta, in order (detected when omitted)"),
+    ] = None,
+    kb: Annotated[list[Path] | None, typer.Option("--kb", help="site knowledge-base table")] = None,
+    kb_replace: Annotated[bool, typer.Option(help="use only the --kb tables")] = False,
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    workers: Annotated[int, typer.Option(help="background job workers")] = 1,
+    data_dir: Annotated[
+        Path, typer.Option(help="where jobs, uploads and the SQLite database live")
+    ] = Path("varannot-data"),
+) -> None:
+    """Run the HTTP service (FastAPI + uvicorn)."""
+    from .service import serve as run_server
+
+    try:
+        run_server(
+            fastas=fasta,
+            builds=[b.value for b in build] if build else None,
+            kb=kb or [],
+            kb_replace=kb_replace,
+            host=host,
+            port=port,
+            workers=workers,
+            data_dir=data_dir,
+        )
+    except VarannotError as exc:
+        _die(exc)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)

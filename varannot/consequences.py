@@ -327,17 +327,17 @@ def _protein_effect(
     delta = len(t_alt) - (te - ts)
     c0 = cs // 3
     c1 = max(ce - 1, cs) // 3
-    alt_tx = ctx.tx_seq[:ts] + t_alt + ctx.tx_seq[te:]
     touches_stop = c1 >= n_codons - 1
     frameshift = delta % 3 != 0
     new_stop = False
+    head = ctx.tx_seq[cds0 + c0 * 3 : ts] + t_alt  # only the changed stretch is rebuilt
     if frameshift or touches_stop:
-        tail = hgvs.translate(alt_tx[cds0 + c0 * 3 :], to_stop=True)
+        tail = hgvs.translate(head + ctx.tx_seq[te:], to_stop=True)
         alt_prot = ref_prot[:c0] + tail
         window_ref = ref_prot[c0:]
-        window_alt = tail if "*" in tail else tail  # may run off the end without a stop
+        window_alt = tail  # may run off the transcript end without a stop
     else:
-        w_alt = alt_tx[cds0 + c0 * 3 : cds0 + (c1 + 1) * 3 + delta]
+        w_alt = head + ctx.tx_seq[te : cds0 + (c1 + 1) * 3]
         aa = hgvs.translate(w_alt)
         if "*" in aa:
             aa = aa[: aa.index("*") + 1]

@@ -38,7 +38,7 @@ class VariantOut(BaseModel):
     hgvs_c_legacy: str | None = None
     exon: str | None = None
     intron: str | None = None
-    normalized: str | None = Field(None, description="left-aligned CHROM:POS:REF>ALT")
+    normalized: str | None = Field(default=None, description="left-aligned CHROM:POS:REF>ALT")
     genotype: str | None = None
     depth: int | None = None
     alt_depth: int | None = None
@@ -49,10 +49,10 @@ class VariantOut(BaseModel):
     record: str | None = None
     phase_set: str | None = None
     haplotype_hgvs_p: str | None = Field(
-        None, description="protein change of the phased same-codon haplotype this allele is on"
+        default=None, description="protein change of the phased same-codon haplotype this allele is on"
     )
     rule_ids: list[str] = Field(default_factory=list)
-    classified: bool = Field(False, description="matched at least one knowledge-base rule")
+    classified: bool = Field(default=False, description="matched at least one knowledge-base rule")
 
 
 class EvidenceOut(BaseModel):

@@ -1,0 +1,152 @@
+"""The README's main job end to end: fetch from a mirror of ../shared, annotate the example VCF."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from shared_mirror import build_mirror
+from typer.testing import CliRunner
+
+from varannot.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "run1.vcf"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def fetched(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("cli")
+    mirror = build_mirror(shared, d / "mirror")
+    res = runner.invoke(
+        app,
+        [
+            "reference",
+            "fetch",
+            "--build",
+            "GRCh38",
+            "--out",
+            str(d / "ref"),
+            "--base-url",
+            f"file://{mirror}",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    return d / "ref" / "GRCh38.regions.fa"
+
+
+def test_installed_copy_under_ci() -> None:
+    """CI installs the wheel (not editable): the tests must exercise that copy."""
+    import varannot
+
+    if os.environ.get("VARANNOT_EXPECT_INSTALLED"):
+        assert "site-packages" in varannot.__file__, varannot.__file__
+        from importlib import resources
+
+        assert resources.files("varannot.data").joinpath("transcripts.tsv").is_file()
+
+
+def test_annotate_example_json(fetched: Path) -> None:
+    res = runner.invoke(app, ["annotate", str(EXAMPLE), "--fasta", str(fetched), "-q"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["build"] == "GRCh38"
+    assert doc["varannot_version"]
+    samples = {s["sample"]: s for s in doc["samples"]}
+    assert sorted(samples) == ["PATIENT_A", "PATIENT_B"]
+    a = {v["protein_change"]: v for v in samples["PATIENT_A"]["variants"]}
+    assert a["G101V"]["hgvs_c"] == "NM_000633.3:c.302G>T"
+    assert a["G101V"]["hgvs_p"] == "NP_000624.2:p.(Gly101Val)"
+    assert a["G101V"]["vaf"] == pytest.approx(0.02)
+    assert a["T541A"]["hgvs_p_legacy"] == "NP_000235.2:p.(Thr546Ala)"
+    assert a["T541A"]["protein_change_legacy"] == "T546A"
+    # the LowQual TP53 stop is listed but left out of calls
+    excl = samples["PATIENT_A"]["excluded_variants"]
+    assert [v["protein_change"] for v in excl] == ["Q192*"]
+    b = {v["protein_change"]: v for v in samples["PATIENT_B"]["variants"]}
+    assert b["R175H"]["consequence"] == ["missense_variant"]
+    assert b["E41Gfs*33"]["hgvs_c"] == "NM_138761.4:c.121dup"
+    assert doc["variants_outside_genes"] == 1  # the chr20 record
+    calls_b = {c["drug"]: c for c in samples["PATIENT_B"]["calls"]}
+    assert calls_b["venetoclax"]["call"] in ("resistant", "likely_resistant")
+    # TP53 loss of function is a class rule: likely_resistant (issue 3), with the hotspot named
+    assert calls_b["idasanutlin"]["call"] == "likely_resistant"
+    assert {e["protein_change"] for e in calls_b["idasanutlin"]["evidence"]} == {"R175H"}
+    assert all(c["coverage"] == "unknown" for c in calls_b.values())
+    calls_a = {c["drug"]: c for c in samples["PATIENT_A"]["calls"]}
+    # G101V at 2% VAF: below the 5% reporting threshold, above the 1% floor
+    assert calls_a["venetoclax"]["call"] == "likely_resistant"
+    assert calls_a["revumenib"]["call"] == "no_known_resistance"
+    assert doc["knowledge_base"]["version"] and len(doc["knowledge_base"]["sha256"]) == 64
+
+
+def test_annotate_tsv_and_fail_on(fetched: Path, tmp_path: Path) -> None:
+    out = tmp_path / "calls.tsv"
+    res = runner.invoke(
+        app,
+        [
+            "annotate",
+            str(EXAMPLE),
+            "--fasta",
+            str(fetched),
+            "--format",
+            "tsv",
+            "-o",
+            str(out),
+            "-q",
+            "--fail-on",
+            "likely_resistant",
+        ],
+    )
+    assert res.exit_code == 3
+    res = runner.invoke(
+        app, ["annotate", str(EXAMPLE), "--fasta", str(fetched), "-q", "--fail-on", "resistant"]
+    )
+    assert res.exit_code == 0  # nothing in the example reaches 'resistant'
+    rows = [ln.split("\t") for ln in out.read_text().splitlines()]
+    assert rows[0][:5] == ["sample", "drug", "drug_class", "call", "coverage"]
+    assert ("PATIENT_B", "idasanutlin") in {(r[0], r[1]) for r in rows[1:]}
+
+
+def test_bad_inputs_exit_2(fetched: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["annotate", str(tmp_path / "nope.vcf"), "--fasta", str(fetched)])
+    assert res.exit_code == 2
+    assert "nope.vcf: file not found" in res.output
+    res = runner.invoke(app, ["annotate", str(EXAMPLE), "--fasta", str(tmp_path / "nope.fa")])
+    assert res.exit_code == 2 and "FASTA file not found" in res.output
+
+
+def test_reference_check(fetched: Path) -> None:
+    res = runner.invoke(app, ["reference", "check", "--fasta", str(fetched)])
+    assert res.exit_code == 0, res.output
+    assert "NM_000546.6\tTP53\tCDS 1182 nt\tok" in res.output
+    assert "NM_001370259.2\tMEN1\tCDS 1833 nt\tpartial (N in CDS)" in res.output
+
+
+def test_console_script_stdout_is_clean(fetched: Path) -> None:
+    """Logs go to stderr: stdout is only the document (pipelines parse it)."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "varannot.cli",
+            "annotate",
+            str(EXAMPLE),
+            "--fasta",
+            str(fetched),
+            "--format",
+            "variants-tsv",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("sample\tchrom\tpos\tref\talt\tgene")
+    assert len(lines) == 1 + 5  # header; A: MEN1, BCL2, TP53 (filtered, listed); B: TP53, BAX

@@ -1,0 +1,120 @@
+"""Text for ``varannot kb show`` and ``varannot kb validate`` (pure functions; the CLI prints)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import KnowledgeBaseError
+from .knowledge import KnowledgeBase, proteins_from, schema_json
+from .models import Build
+from .transcripts import load_transcripts
+
+SHOW_COLUMNS = (
+    "id",
+    "gene",
+    "rule",
+    "variant",
+    "mane",
+    "drugs",
+    "effect",
+    "level",
+    "status",
+    "citations",
+)
+
+
+def show_rows(kb: KnowledgeBase) -> list[dict[str, str]]:
+    """One dict per table row; ``mane`` gives the MANE numbering of isoform-numbered rows."""
+    ts = load_transcripts("GRCh38")
+    out = []
+    for r in kb.rows:
+        cond = r.variant
+        if r.consequence_text and r.kind != "protein_change":
+            cond = f"{cond} {r.consequence_text}".strip()
+        out.append(
+            {
+                "id": r.id,
+                "gene": r.gene,
+                "rule": r.kind,
+                "variant": f"{r.numbering} {cond}".strip(),
+                "mane": r.mane_equivalent(ts) or "",
+                "drugs": ";".join(r.drugs),
+                "effect": r.effect,
+                "level": r.level,
+                "status": r.status,
+                "citations": "; ".join(r.citations),
+            }
+        )
+    return out
+
+
+def _header(kb: KnowledgeBase) -> list[str]:
+    lines = [f"# knowledge base {kb.version}  sha256 {kb.sha256}"]
+    for t in kb.tables:
+        lines.append(f"# table {t.path}: version {t.version}, {t.rows} rows, sha256 {t.sha256}")
+    lines.append("# drugs: " + ", ".join(f"{d} ({c})" for d, c in kb.drugs.items()))
+    return lines
+
+
+def show_text(kb: KnowledgeBase) -> str:
+    """The knowledge base as a header plus a TSV of its rows."""
+    lines = _header(kb)
+    lines.append("\t".join(SHOW_COLUMNS))
+    for row in show_rows(kb):
+        lines.append("\t".join(row[c] for c in SHOW_COLUMNS))
+    return "\n".join(lines) + "\n"
+
+
+def validate_files(
+    files: Sequence[Path],
+    *,
+    fasta: Path | str | None = None,
+    build: Build | None = None,
+) -> str:
+    """Validate site tables alone and on top of the shipped table; a report, or an error.
+
+    Without ``fasta`` residues are checked against the shipped residue facts and any residue
+    not covered there is reported as unverified; with ``fasta`` (and ``build``, or a FASTA
+    whose build can be detected) the translated proteins decide.
+    """
+    if not files:
+        raise KnowledgeBaseError("no table given")
+    alone = KnowledgeBase.load(files, replace=True)
+    proteins = None
+    if fasta is not None:
+        from .annotate import Annotator
+        from .reference import FastaReference
+
+        ref = FastaReference(fasta, build)
+        if ref.build is None:
+            raise KnowledgeBaseError(
+                "cannot tell the FASTA's build: pass --build", source=str(fasta)
+            )
+        proteins = proteins_from(Annotator(ref, ref.build))
+    warnings = alone.validate(proteins)
+    lines = [
+        f"OK {t.path}: {t.rows} rows, version {t.version}, sha256 {t.sha256}" for t in alone.tables
+    ]
+    try:
+        combined = KnowledgeBase.load(files)
+    except KnowledgeBaseError as exc:
+        raise KnowledgeBaseError(
+            f"valid alone, but cannot be used on top of the shipped table (use --kb-replace "
+            f"or fix it): {exc.message}",
+            source=exc.source,
+            record=exc.record,
+        ) from exc
+    lines.append(f"OK on top of the shipped table: knowledge base {combined.version}")
+    lines.append(
+        "residues checked against "
+        + ("proteins translated from " + str(fasta) if fasta else "the shipped residue facts")
+    )
+    lines += [f"warning: {w}" for w in warnings]
+    return "\n".join(lines) + "\n"
+
+
+def schema_text() -> str:
+    """The JSON schema shipped as ``reference/knowledge_base.schema.json``."""
+    return json.dumps(schema_json(), indent=2, sort_keys=True) + "\n"

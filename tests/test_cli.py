@@ -145,6 +145,7 @@ def test_console_script_stdout_is_clean(fetched: Path) -> None:
         capture_output=True,
         text=True,
         check=False,
+        cwd=fetched.parent,  # not the checkout: run the installed package
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()

@@ -49,7 +49,8 @@ class VariantOut(BaseModel):
     record: str | None = None
     phase_set: str | None = None
     haplotype_hgvs_p: str | None = Field(
-        default=None, description="protein change of the phased same-codon haplotype this allele is on"
+        default=None,
+        description="protein change of the phased same-codon haplotype this allele is on",
     )
     rule_ids: list[str] = Field(default_factory=list)
     classified: bool = Field(default=False, description="matched at least one knowledge-base rule")

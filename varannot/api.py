@@ -46,6 +46,7 @@ class RunOptions:
     include_filtered: bool = False
     vcf_backend: str = "auto"
     trace_ratio: float = 0.25
+    trace_min_quality: int = 20
     trace_sample: str | None = None
     trace_references: Sequence[Path] = ()
     plot_dir: Path | None = None
@@ -110,6 +111,7 @@ class Engine:
             sample=sample,
             references=refs,
             ratio=opts.trace_ratio,
+            min_quality=opts.trace_min_quality,
             plot_dir=opts.plot_dir,
             highlight=highlight,
         )

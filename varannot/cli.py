@@ -126,6 +126,7 @@ def annotate(
     trace_ratio: Annotated[
         float, typer.Option(help="secondary/primary peak ratio for a heterozygous call")
     ] = 0.25,
+    trace_min_quality: Annotated[int, typer.Option(help="minimum call quality for a trace variant (lower it with --trace-ratio to look for subclones under 20%)")] = 20,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="parallel workers across files")] = 1,
     dask_scheduler: Annotated[
         str | None, typer.Option(help="tcp://HOST:PORT of a Dask scheduler")
@@ -158,6 +159,7 @@ def annotate(
             include_filtered=include_filtered,
             vcf_backend=vcf_backend,
             trace_ratio=trace_ratio,
+            trace_min_quality=trace_min_quality,
             trace_sample=sample,
             trace_references=trace_reference or [],
             thresholds=th,

@@ -98,7 +98,10 @@ def annotate(
         str | None, typer.Option("--sample", help="sample name for the trace inputs")
     ] = None,
     samplesheet: Annotated[
-        Path | None, typer.Option(help="CSV with columns sample,file to name/group inputs")
+        Path | None,
+        typer.Option(
+            help="CSV/TSV with columns sample,file[,vcf_sample]: names inputs; rows sharing a sample merge its files"
+        ),
     ] = None,
     kb: Annotated[
         list[Path] | None,
@@ -126,10 +129,20 @@ def annotate(
     trace_ratio: Annotated[
         float, typer.Option(help="secondary/primary peak ratio for a heterozygous call")
     ] = 0.25,
-    trace_min_quality: Annotated[int, typer.Option(help="minimum call quality for a trace variant (lower it with --trace-ratio to look for subclones under 20%)")] = 20,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="parallel workers across files")] = 1,
+    trace_min_quality: Annotated[
+        int,
+        typer.Option(
+            help="minimum call quality for a trace variant (lower it with --trace-ratio to look for subclones under 20%)"
+        ),
+    ] = 20,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="worker processes across files (0 = one per core)")
+    ] = 1,
     dask_scheduler: Annotated[
-        str | None, typer.Option(help="tcp://HOST:PORT of a Dask scheduler")
+        str | None,
+        typer.Option(
+            help="tcp://HOST:PORT of a Dask scheduler (its workers must see the inputs, FASTA and --out-dir)"
+        ),
     ] = None,
     fail_on: Annotated[
         FailOn, typer.Option(help="exit 3 when any sample has this call (or worse)")

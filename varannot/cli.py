@@ -178,9 +178,9 @@ def annotate(
             thresholds=th,
         )
         knowledge = KnowledgeBase.load(kb or [], replace=kb_replace)
-        from .run import run_inputs
+        from .run import execute_run
 
-        doc = run_inputs(
+        doc = execute_run(
             inputs,
             fasta=fasta,
             build=build.value if build else None,  # type: ignore[arg-type]
@@ -191,7 +191,7 @@ def annotate(
             jobs=jobs,
             dask_scheduler=dask_scheduler,
             quiet=quiet,
-        )
+        ).doc
     except VarannotError as exc:
         _die(exc)
     for w in doc.warnings:

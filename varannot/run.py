@@ -596,7 +596,13 @@ def execute_run(
     dask_scheduler: str | None = None,
     quiet: bool = False,
 ) -> RunResult:
-    """Read, annotate, call and (with ``out_dir``) write a whole run; see :func:`run_inputs`."""
+    """Read, annotate, call and (with ``out_dir``) write a whole run (the CLI's entry point).
+
+    ``jobs`` > 1 reads files in that many worker processes (0: one per core);
+    ``dask_scheduler`` (``tcp://HOST:PORT``) sends the reading to a Dask cluster instead, whose
+    workers must see the input, FASTA and output paths. Output order never depends on either.
+    Raises :class:`~varannot.errors.InputError` for unreadable inputs and duplicate samples.
+    """
     t0 = time.perf_counter()
     files = expand_inputs(inputs, exclude=out_dir)
     sheet_warnings: list[str] = []
@@ -647,40 +653,6 @@ def execute_run(
     if not quiet:
         sys.stderr.write(summary_text(result, out_dir))
     return result
-
-
-def run_inputs(
-    inputs: Sequence[str | Path],
-    *,
-    fasta: str | Path,
-    build: Build | None,
-    kb: KnowledgeBase,
-    options: RunOptions,
-    out_dir: Path | None = None,
-    samplesheet: Path | None = None,
-    jobs: int = 1,
-    dask_scheduler: str | None = None,
-    quiet: bool = False,
-) -> ResultDocument:
-    """The CLI's entry point: the document of a run, and the run folder when ``out_dir``.
-
-    ``jobs`` > 1 reads files in that many worker processes (0: one per core);
-    ``dask_scheduler`` (``tcp://HOST:PORT``) sends the reading to a Dask cluster instead, whose
-    workers must see the input, FASTA and output paths. Output order never depends on either.
-    Raises :class:`~varannot.errors.InputError` for unreadable inputs and duplicate samples.
-    """
-    return execute_run(
-        inputs,
-        fasta=fasta,
-        build=build,
-        kb=kb,
-        options=options,
-        out_dir=out_dir,
-        samplesheet=samplesheet,
-        jobs=jobs,
-        dask_scheduler=dask_scheduler,
-        quiet=quiet,
-    ).doc
 
 
 def summary_text(result: RunResult, out_dir: Path | None = None) -> str:
@@ -857,6 +829,5 @@ __all__ = [
     "plan_units",
     "read_samplesheet",
     "read_unit",
-    "run_inputs",
     "summary_text",
 ]

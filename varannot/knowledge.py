@@ -477,6 +477,7 @@ class KnowledgeBase:
         "_by_gene",
         "_by_drug",
         "_numbering",
+        "_loci_cache",
         "_frozen",
     )
 
@@ -521,6 +522,8 @@ class KnowledgeBase:
                 by_drug.setdefault(d, []).append(r)
         self._by_gene = MappingProxyType({k: tuple(v) for k, v in by_gene.items()})
         self._by_drug = MappingProxyType({k: tuple(v) for k, v in by_drug.items()})
+        # loci depend only on the rules and the transcript models: computed once per drug/set
+        self._loci_cache: dict[tuple[str, int], list[tuple[str, str, int, int]]] = {}
         self._frozen = True
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -730,6 +733,15 @@ class KnowledgeBase:
         coding exons and the splice dinucleotides bordering coding exons of the gene's MANE
         transcript. Only usable resistance rows count (sensitivity_retained rows add no locus).
         """
+        key = (drug, id(transcripts))
+        hit = self._loci_cache.get(key)
+        if hit is None:
+            hit = self._loci_cache[key] = self._compute_loci(drug, transcripts)
+        return list(hit)
+
+    def _compute_loci(
+        self, drug: str, transcripts: TranscriptSet
+    ) -> list[tuple[str, str, int, int]]:
         out: dict[tuple[str, int, int], str] = {}
         for r in self.rules_for(drug):
             if not r.used_in_calls or r.effect == "sensitivity_retained":

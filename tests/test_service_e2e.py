@@ -51,7 +51,10 @@ class LiveServer:
         self.log = data_dir.parent / f"server-{self.port}.log"
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, env=full_env, stdout=self._log, stderr=self._log)
+        # cwd outside the checkout: ``-m`` must run the installed package, as users do
+        self.proc = subprocess.Popen(
+            cmd, env=full_env, stdout=self._log, stderr=self._log, cwd=data_dir.parent
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -31,13 +31,13 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import shipped
 from .consequences import SO_TERMS
 from .errors import KnowledgeBaseError
 from .hgvs import AA1, AA3
@@ -274,7 +274,7 @@ class ResidueFact:
 
 
 def _resource_text(name: str) -> tuple[str, bytes]:
-    data = resources.files("varannot.data").joinpath(name).read_bytes()
+    data = shipped.read_bytes(name)
     return f"varannot.data/{name}", data
 
 

@@ -21,8 +21,8 @@ import io
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 
+from . import shipped
 from .annotate import Annotator
 from .errors import HGVSParseError
 from .hgvs import AA1, AA3
@@ -130,7 +130,7 @@ def parse_protein(text: str) -> ProteinQuery:
 def _residue_facts() -> dict[tuple[str, int], str]:
     """Curated single residues per protein accession (shipped with the knowledge base)."""
     try:
-        text = resources.files("varannot.data").joinpath("residues.tsv").read_text()
+        text = shipped.read_text("residues.tsv")
     except (FileNotFoundError, ModuleNotFoundError):  # pragma: no cover - optional data file
         return {}
     rows = csv.DictReader(

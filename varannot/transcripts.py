@@ -13,9 +13,9 @@ import io
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
+from . import shipped
 from .errors import TranscriptModelError
 from .models import Build
 
@@ -335,7 +335,7 @@ def _parse(text: str, origin: str) -> list[Transcript]:
 
 @cache
 def _shipped_text() -> str:
-    return resources.files("varannot.data").joinpath("transcripts.tsv").read_text()
+    return shipped.read_text("transcripts.tsv")
 
 
 @cache

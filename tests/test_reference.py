@@ -169,3 +169,20 @@ def test_fetch_from_file_mirror(shared: Path, tmp_path: Path) -> None:
 def test_fetch_unreachable_server(tmp_path: Path) -> None:
     with pytest.raises(ReferenceError_, match="download failed"):
         fetch_reference("GRCh38", tmp_path, "http://127.0.0.1:9/none")
+
+
+def test_contig_the_fasta_lacks_is_flagged(tmp_path: Path, real_fasta: dict[str, Path]) -> None:
+    only_tp53 = tmp_path / "tp53.fa"
+    keep = False
+    with only_tp53.open("w") as out:
+        for line in real_fasta["GRCh38"].read_text().splitlines():
+            if line.startswith(">"):
+                keep = line.startswith(">chr17:")
+            if keep:
+                out.write(line + "\n")
+    a = Annotator(FastaReference(only_tp53), "GRCh38")
+    assert any("no sequence for chr18 (BCL2)" in p for p in a.model_problems)
+    r = a.annotate("chr18", 63318365, "C", "A")
+    assert r.flags == ["contig_not_in_fasta", "ref_unverified"]
+    assert r.annotation is not None and r.annotation.hgvs_c == "NM_000633.3:c.302G>T"
+    assert a.annotate("chr17", 7675088, "C", "T").flags == []

@@ -55,10 +55,17 @@ class Annotator:
         self.reference = reference
         self.transcripts = transcripts or load_transcripts(build)
         self.windows: dict[str, SeqWindow] = {}
-        self.contexts: dict[str, TranscriptContext] = {}
         self.model_problems: list[str] = []
+        self.contexts: dict[str, TranscriptContext] = {}
         self.unknown_fraction: dict[str, float] = {}
+        self.missing_contigs: set[str] = set()
         for gene, chrom, start, end in self.transcripts.gene_regions():
+            if not reference.has_contig(chrom):
+                self.missing_contigs.add(chrom)
+                self.model_problems.append(
+                    f"the FASTA has no sequence for {chrom} ({gene}): its variants are "
+                    "annotated from coordinates only (flag contig_not_in_fasta)"
+                )
             seq = reference.fetch(chrom, start, end)
             w = SeqWindow(chrom, start, seq)
             self.windows[gene] = w
@@ -91,6 +98,8 @@ class Annotator:
             result.flags.append("invalid_allele")
             return result
         w = self.windows[gene]
+        if c in self.missing_contigs:
+            result.flags.append("contig_not_in_fasta")
         refseq = w.get(raw.pos, raw.pos + len(raw.ref) - 1)
         if raw.pos + len(raw.ref) - 1 > w.end or raw.pos < w.start:
             result.flags.append("ref_beyond_reference")

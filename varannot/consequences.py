@@ -75,22 +75,23 @@ class TranscriptContext:
         touched transcript positions and codons are redone, not the whole transcript."""
         new = object.__new__(TranscriptContext)
         new.tx, new.window, new.problems = self.tx, window, []
-        seq = list(self.tx_seq)
+        seq = self.tx_seq
         codons: set[int] = set()
         for k, b in enumerate(bases):
             t = self.tx.genomic_to_tx(pos + k)
             if t is None:
                 continue
-            seq[t - 1] = hgvs.revcomp(b) if self.tx.strand == -1 else b
+            seq = seq[: t - 1] + (hgvs.revcomp(b) if self.tx.strand == -1 else b) + seq[t:]
             if self.tx.cds_tx_start <= t <= self.tx.cds_tx_end:
                 codons.add((t - self.tx.cds_tx_start) // 3)
-        new.tx_seq = "".join(seq)
-        prot = list(self.protein)
+        new.tx_seq = seq
+        prot = self.protein
         cds0 = self.tx.cds_tx_start - 1
         for c in codons:
             if c < len(prot):
-                prot[c] = hgvs.CODON_TABLE.get(new.tx_seq[cds0 + 3 * c : cds0 + 3 * c + 3], "X")
-        new.protein = "".join(prot)
+                aa = hgvs.CODON_TABLE.get(seq[cds0 + 3 * c : cds0 + 3 * c + 3], "X")
+                prot = prot[:c] + aa + prot[c + 1 :]
+        new.protein = prot
         return new
 
     @property

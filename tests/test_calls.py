@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from varannot.annotate import Annotator
-from varannot.calls import CALL_TSV_COLUMNS, SampleVariant, Thresholds, call_rows, call_sample
+from varannot.calls import SampleVariant, Thresholds, call_sample
 from varannot.errors import InputError
 from varannot.knowledge import KnowledgeBase
 from varannot.models import CoveredInterval, Observation
-from varannot.schema import CallOut
+from varannot.schema import CallOut, ResultDocument, SampleOut
+from varannot.writers import CALL_COLUMNS, calls_tsv
 
 BUILDS = ["GRCh38", "GRCh37"]
 # (chrom, GRCh38 pos, GRCh37 pos, ref, alt)
@@ -412,9 +413,13 @@ def test_call_rows_one_per_drug(kb: KnowledgeBase, kb_annotators: dict[str, Anno
         kb,
         kb_annotators["GRCh38"].transcripts,
     )
-    rows = call_rows("S1", calls)
+    doc = ResultDocument(
+        varannot_version="t", build="GRCh38", samples=[SampleOut(sample="S1", calls=calls)]
+    )
+    lines = calls_tsv(doc).splitlines()
+    assert lines[0].split("\t") == CALL_COLUMNS
+    rows = [dict(zip(CALL_COLUMNS, ln.split("\t"), strict=True)) for ln in lines[1:]]
     assert [r["drug"] for r in rows] == list(kb.drugs)
-    assert tuple(rows[0]) == CALL_TSV_COLUMNS
     ven = next(r for r in rows if r["drug"] == "venetoclax")
     assert {k: ven[k] for k in ("sample", "call", "coverage", "rule_ids", "variants", "levels")} == {
         "sample": "S1", "call": "resistant", "coverage": "unknown", "rule_ids": "BCL2-01,BCL2-02",

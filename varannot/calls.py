@@ -28,19 +28,6 @@ from .models import Annotation, CoveredInterval, Observation
 from .schema import CallOut, CallValue, CoverageValue, EvidenceOut
 from .transcripts import TranscriptSet
 
-CALL_TSV_COLUMNS = (
-    "sample",
-    "drug",
-    "drug_class",
-    "call",
-    "coverage",
-    "rule_ids",
-    "variants",
-    "levels",
-    "citations",
-    "uncovered_loci",
-    "caveats",
-)
 _RANK: dict[str, int] = {"likely_resistant": 1, "resistant": 2}
 
 
@@ -429,28 +416,3 @@ def call_sample(
             unconfirmed = kb.match(v.annotation, include_unconfirmed=True)
             unclassified.append(_describe(v, unconfirmed))
     return calls, unclassified
-
-
-def call_rows(sample: str, calls: Sequence[CallOut]) -> list[dict[str, str]]:
-    """TSV rows (``CALL_TSV_COLUMNS``): one per sample x drug."""
-    rows = []
-    for c in calls:
-        ev = [e for e in c.evidence if e.effect != "sensitivity_retained"] or c.evidence
-        rows.append(
-            {
-                "sample": sample,
-                "drug": c.drug,
-                "drug_class": c.drug_class,
-                "call": c.call,
-                "coverage": c.coverage,
-                "rule_ids": ",".join(dict.fromkeys(e.rule_id for e in ev)),
-                "variants": ",".join(
-                    dict.fromkeys(e.hgvs_p or e.protein_change or "" for e in ev if e.hgvs_p)
-                ),
-                "levels": ",".join(dict.fromkeys(e.level for e in ev)),
-                "citations": ",".join(dict.fromkeys(c2 for e in ev for c2 in e.citations)),
-                "uncovered_loci": ",".join(c.uncovered_loci),
-                "caveats": " | ".join(c.caveats),
-            }
-        )
-    return rows

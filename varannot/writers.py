@@ -8,8 +8,9 @@ import io
 from .schema import ResultDocument
 
 CALL_COLUMNS = [
-    "sample", "drug", "drug_class", "call", "coverage", "rule_ids", "protein_changes",
-    "protein_changes_legacy", "vaf", "levels", "citations", "caveats", "kb_version",
+    "sample", "drug", "drug_class", "call", "coverage", "rule_ids", "variants",
+    "protein_changes", "protein_changes_legacy", "vaf", "levels", "citations", "uncovered_loci",
+    "caveats", "kb_version",
 ]  # fmt: skip
 VARIANT_COLUMNS = [
     "sample", "chrom", "pos", "ref", "alt", "gene", "transcript", "consequence", "hgvs_c",
@@ -47,6 +48,8 @@ def calls_tsv(doc: ResultDocument) -> str:
     rows: list[dict[str, object]] = []
     for s in doc.samples:
         for c in s.calls:
+            # 'sensitivity retained' evidence explains a call but is not a finding to list
+            ev = [e for e in c.evidence if e.effect != "sensitivity_retained"] or c.evidence
             rows.append(
                 {
                     "sample": s.sample,
@@ -54,15 +57,21 @@ def calls_tsv(doc: ResultDocument) -> str:
                     "drug_class": c.drug_class,
                     "call": c.call,
                     "coverage": c.coverage,
-                    "rule_ids": sorted({e.rule_id for e in c.evidence}),
-                    "protein_changes": sorted({e.protein_change or "" for e in c.evidence} - {""}),
-                    "protein_changes_legacy": sorted(
-                        {e.protein_change_legacy or "" for e in c.evidence} - {""}
+                    "rule_ids": list(dict.fromkeys(e.rule_id for e in ev)),
+                    "variants": list(dict.fromkeys(e.hgvs_p for e in ev if e.hgvs_p)),
+                    "protein_changes": list(
+                        dict.fromkeys(e.protein_change for e in ev if e.protein_change)
                     ),
-                    "vaf": sorted({e.vaf for e in c.evidence if e.vaf is not None}),
-                    "levels": sorted({e.level for e in c.evidence}),
-                    "citations": sorted({x for e in c.evidence for x in e.citations}),
-                    "caveats": "; ".join(c.caveats),
+                    "protein_changes_legacy": list(
+                        dict.fromkeys(
+                            e.protein_change_legacy for e in ev if e.protein_change_legacy
+                        )
+                    ),
+                    "vaf": list(dict.fromkeys(e.vaf for e in ev if e.vaf is not None)),
+                    "levels": list(dict.fromkeys(e.level for e in ev)),
+                    "citations": list(dict.fromkeys(x for e in ev for x in e.citations)),
+                    "uncovered_loci": c.uncovered_loci,
+                    "caveats": " | ".join(c.caveats),
                     "kb_version": kbv,
                 }
             )

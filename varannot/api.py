@@ -30,6 +30,7 @@ from .schema import (
     SkippedOut,
     VariantOut,
 )
+from .transcripts import load_transcripts
 
 log = logging.getLogger("varannot")
 
@@ -81,6 +82,10 @@ class Engine:
         # residues the shipped facts table does not cover are checked against this FASTA
         self.kb_warnings = self.kb.validate(proteins_from(self.annotator))
         self._cache: dict[tuple[str, int, str, str], AlleleAnnotation] = {}
+        other: Build = "GRCh37" if build == "GRCh38" else "GRCh38"
+        self._other_build_regions = [
+            (c, s, e) for _, c, s, e in load_transcripts(other).gene_regions()
+        ]
 
     # --- reading --------------------------------------------------------------------------
     def regions(self) -> list[tuple[str, int, int]]:
@@ -144,6 +149,10 @@ class Engine:
                 seen[locus] = None
         return list(seen)
 
+    def _in_other_build_genes(self, chrom: str, pos: int) -> bool:
+        c = canonical_chrom(chrom)
+        return any(ch == c and s <= pos <= e for ch, s, e in self._other_build_regions)
+
     # --- annotating -----------------------------------------------------------------------
     def annotate_allele(self, chrom: str, pos: int, ref: str, alt: str) -> AlleleAnnotation:
         key = (chrom, pos, ref, alt)
@@ -176,7 +185,7 @@ class Engine:
         coverage_kind: dict[str, str] = {}
         sources: dict[str, list[str]] = {}
         traces: dict[str, list[dict[str, object]]] = {}
-        checked = mismatched = 0
+        checked = mismatched = other_build_hits = 0
         for batch in batches:
             doc.inputs.append(_summary(batch))
             doc.variants_outside_genes += batch.records_outside_genes
@@ -196,6 +205,8 @@ class Engine:
                 res = self.annotate_allele(ob.chrom, ob.pos, ob.ref, ob.alt)
                 if res.annotation is None and "invalid_allele" not in res.flags:
                     doc.variants_outside_genes += 1
+                    if self._in_other_build_genes(ob.chrom, ob.pos):
+                        other_build_hits += 1
                     continue
                 checked += 1
                 if "ref_mismatch" in res.flags:
@@ -205,6 +216,12 @@ class Engine:
             doc.warnings.append(
                 f"{mismatched} of {checked} variants in the genes have a REF that does not match "
                 f"the FASTA: the build ({self.build}) or the FASTA is probably wrong"
+            )
+        if other_build_hits >= 3 and other_build_hits > checked:
+            other = "GRCh37" if self.build == "GRCh38" else "GRCh38"
+            doc.warnings.append(
+                f"{other_build_hits} variants lie in the {other} gene regions but outside the "
+                f"{self.build} ones (only {checked} in the genes): the input is probably {other}"
             )
         for sample, items in by_sample.items():
             doc.samples.append(

@@ -43,8 +43,7 @@ COPY pyproject.toml README.md ./
 COPY varannot ./varannot
 COPY reference ./reference
 ARG EXTRA_PIP=""
-# prometheus-client: needed by /metrics (drop the explicit name once pyproject lists it)
-RUN pip install . "prometheus-client>=0.20" ${EXTRA_PIP} \
+RUN pip install . ${EXTRA_PIP} \
     && varannot version
 
 ARG VARANNOT_BUILD=GRCh38

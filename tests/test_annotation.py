@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from varannot.annotate import Annotator
+from varannot.errors import HGVSParseError
 from varannot.hgvs_input import parse_to_genomic
 from varannot.transcripts import CPos, load_transcripts, map_residue
 
@@ -317,3 +318,16 @@ def test_oncokb_r248q(
     assert r.annotation is not None and r.annotation.protein is not None
     assert "p." + r.annotation.protein.short == row["HGVSp_Short"] == "p.R248Q"
     assert r.annotation.protein.hgvs == f"p.({row['HGVSp']})"
+
+
+def test_hgvs_input_transcript_versions(annotator38: Annotator) -> None:
+    v = parse_to_genomic("NM_000546.6:c.524G>A", annotator38)
+    assert (v.chrom, v.pos, v.ref, v.alt) == ("chr17", 7675088, "C", "T")
+    assert parse_to_genomic("TP53:c.524G>A", annotator38) == v
+    assert parse_to_genomic("NM_000546:c.524G>A", annotator38) == v
+    with pytest.raises(HGVSParseError, match="NM_000546.5 is not a modeled transcript"):
+        parse_to_genomic("NM_000546.5:c.524G>A", annotator38)
+    with pytest.raises(HGVSParseError, match="the reference has C at chr17:7675088-7675088"):
+        parse_to_genomic("NM_000546.6:c.524C>A", annotator38)
+    with pytest.raises(HGVSParseError, match="is GRCh37 but this reference is GRCh38"):
+        parse_to_genomic("NC_000017.10:g.7578406C>T", annotator38)

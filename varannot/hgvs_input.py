@@ -1,8 +1,8 @@
 """HGVS strings users type (g. and c.) turned into VCF-style genomic alleles.
 
-Only the transcripts varannot models are accepted for c. (MANE Select and NM_000244.3); a
-different version of a modeled accession is accepted with the coordinates of the modeled one
-only when told to (``lenient_version``), because c. numbering can change between versions.
+Only the transcripts varannot models are accepted for c. (MANE Select and NM_000244.3, or a
+gene symbol for its MANE transcript); another version of a modeled accession is refused,
+because c. numbering can change between versions. An unversioned accession means the modeled one.
 """
 
 from __future__ import annotations
@@ -62,17 +62,18 @@ def parse_to_genomic(text: str, annotator: Annotator) -> GenomicVariant:
         g1 = int(b["start"])
         g2 = int(b["end"]) if b["end"] else g1
     else:
-        tx = annotator.transcripts.get(acc) if "." in acc else None
-        if tx is None:
-            gene_tx = annotator.transcripts.mane.get(acc)
-            tx = gene_tx or annotator.transcripts.get(acc)
-            if tx is None or (gene_tx is None and tx.accession != acc and "." in acc):
-                raise HGVSParseError(
-                    f"{acc} is not a modeled transcript (use "
-                    + ", ".join(sorted(t.accession for t in annotator.transcripts.transcripts))
-                    + ")",
-                    source=text,
-                )
+        # a gene symbol means its MANE transcript; an accession must be a modeled one, and a
+        # different version is refused (c. numbering can change between versions)
+        tx = annotator.transcripts.mane.get(acc) or annotator.transcripts.get(acc)
+        if tx is None or (
+            acc not in annotator.transcripts.mane and "." in acc and tx.accession != acc
+        ):
+            raise HGVSParseError(
+                f"{acc} is not a modeled transcript (use "
+                + ", ".join(sorted(t.accession for t in annotator.transcripts.transcripts))
+                + " or a gene symbol)",
+                source=text,
+            )
         chrom = tx.chrom
         a = tx.c_to_genomic(_cpos(b["start"]))
         z = tx.c_to_genomic(_cpos(b["end"])) if b["end"] else a

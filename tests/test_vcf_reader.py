@@ -630,3 +630,157 @@ def test_bcf_streaming_with_regions_matches_text() -> None:
         (10001670, 10001670, "variant_site"),
         (10001671, 10002000, "gvcf_block"),  # block ends at 10002057: clipped to the region
     ]
+
+
+# --- unindexed text with regions: the byte-level scan ----------------------------------------
+
+
+def _content(b):  # type: ignore[no-untyped-def]
+    """Everything a batch says, for exact comparisons."""
+    return (
+        b.observations,
+        b.coverage,
+        b.records_read,
+        b.records_outside_genes,
+        b.skipped.counts,
+        b.skipped.examples,
+        b.samples,
+        b.build_hint,
+        b.details,
+    )
+
+
+def _record_stream(monkeypatch: pytest.MonkeyPatch, path: Path, **kw):  # type: ignore[no-untyped-def]
+    """The batch of the record-by-record pysam stream (every line parsed by htslib)."""
+    import varannot.readers.vcf as mod
+
+    with monkeypatch.context() as m:
+        m.setattr(mod, "_FAST_SCAN", False)
+        return read_vcf(path, **kw)
+
+
+def test_unindexed_region_scan_matches_index_fetch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _shared()
+    tp53 = [Region("chr17", 7675000, 7675200)]
+    fetched = read_vcf(CLINVAR, regions=tp53)
+    plain = tmp_path / CLINVAR.name  # the same bytes without the .tbi
+    shutil.copy(CLINVAR, plain)
+    streamed = read_vcf(plain, regions=tp53)
+    assert fetched.details["indexed_fetch"] is True and streamed.details["indexed_fetch"] is False
+    assert (streamed.records_read, streamed.records_outside_genes) == (3821, 3288)
+    assert fetched.records_read == streamed.records_read - streamed.records_outside_genes
+
+    def strip(o: Observation) -> dict[str, object]:  # labels differ: 'record N' vs 'line N'
+        return {k: getattr(o, k) for k in o.__slots__ if k not in ("record", "source")}  # type: ignore[attr-defined]
+
+    assert [strip(o) for o in fetched.observations] == [strip(o) for o in streamed.observations]
+    assert fetched.coverage == streamed.coverage
+    assert fetched.skipped.counts == streamed.skipped.counts
+    assert (fetched.samples, fetched.build_hint) == (streamed.samples, streamed.build_hint)
+    assert streamed.observations[0].record == "line 81"
+    # identical, labels included, to the record-by-record stream and to pyvcf3
+    assert _content(streamed) == _content(_record_stream(monkeypatch, plain, regions=tp53))
+    by_pyvcf3 = read_vcf(plain, regions=tp53, backend="pyvcf3")
+    assert _content(streamed)[:-1] == _content(by_pyvcf3)[:-1]  # details name the backend
+
+
+def _scan_fixture() -> str:
+    """Records on many contigs, sorted and interleaved, with every kind of odd line."""
+    head = [
+        "##fileformat=VCFv4.2",
+        "##contig=<ID=chr1,length=248956422>",
+        "##contig=<ID=chr17,length=83257441>",
+        '##INFO=<ID=END,Number=1,Type=Integer,Description="End">',
+        '##INFO=<ID=SVLEN,Number=.,Type=Integer,Description="SV length">',
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths">',
+        '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">',
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2",
+    ]
+    s = "GT:AD:DP\t0/1:5,4:9\t0/0:9,0:9"
+    body = [f"chr1\t{p}\t.\tA\tC\t50\tPASS\t.\t{s}" for p in range(100, 5000, 7)]
+    body += [
+        "chr1\tabc\t.\tA\tC\t50\tPASS\t.\t" + s,  # bad POS outside the regions
+        "chr1\t5000\t.\tA",  # too few columns
+        "",
+        "garbage line",
+        "chr2\t10\t.\tA\t.\t.\t.\t.\t" + s,  # ALT '.' outside the regions: gVCF coverage on
+        "chr17\t900\t.\t" + "A" * 120 + "\tA\t50\tPASS\t.\t" + s,  # long deletion into 1000-1100
+        "chr17\t950\t.\tA\t<DEL>\t50\tPASS\tSVLEN=-200\t" + s,  # symbolic, reaches in by SVLEN
+        "chr17\t960\t.\tA\t<DEL>\t50\tPASS\tEND=990\t" + s,  # symbolic, ends before the region
+        "chr17\t980\t.\tA\t<*>\t.\t.\t.\tGT:LEN\t0/0:400\t0/0:400",  # htslib: in; accept(): out
+        "chr17\t970\t.\tA\tC\t50\tPASS\tEND=1005\t" + s,  # END reaches in
+        "chr17\t0001010\t.\tA\tG\t50\tPASS\t.\t" + s,  # leading zeros
+        "chr17\t1020\t.\tA\tG\t50\tPASS\t.\t" + s + "\r",  # CRLF line
+        "chr17\tx1030\t.\tA\tG\t50\tPASS\t.\t" + s,  # bad POS inside
+        "chr17\t1040\t.\tA\tG\t50\tPASS\t.\tGT:AD:DP\t0/1:5,4:9",  # a sample column short
+    ]
+    body += [f"chr17\t{p}\t.\tC\tT\t50\tPASS\t.\t{s}" for p in range(1050, 3000, 3)]
+    for i in range(300):  # interleaved contigs, some inside the second region
+        c = ("chr17", "17", "chrX", "chr1")[i % 4]
+        body.append(f"{c}\t{2000 + i * 5}\t.\tG\tA\t50\tPASS\t.\t{s}")
+    body += ["", "chrX\t9\t.\tA\tC\t50\tPASS\t.\t" + s]  # blank line, no final newline
+    return "\n".join(head + body)
+
+
+@pytest.mark.parametrize("compression", ["none", "bgzf", "gzip"])
+def test_region_scan_equals_record_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: str
+) -> None:
+    import pysam
+
+    import varannot.readers.vcf as mod
+
+    text = _scan_fixture()
+    path = tmp_path / "scan.vcf"
+    path.write_text(text)
+    if compression == "bgzf":
+        path = Path(pysam.tabix_compress(str(path), str(path) + ".gz") or str(path) + ".gz")
+    elif compression == "gzip":
+        path = tmp_path / "scan.vcf.gz"
+        path.write_bytes(gzip.compress(text.encode()))
+    regions = [Region("chr17", 1000, 1100), Region("chr17", 2500, 2600), Region("chr1", 4000, 4010)]
+    want = _record_stream(monkeypatch, path, regions=regions)
+    lines = text.split("\n")
+    assert want.skipped.examples["malformed record: POS is not an integer"] == [
+        f"line {lines.index(x) + 1}" for x in lines if "\tabc\t" in x or "\tx1030\t" in x
+    ]
+    assert want.details["gvcf"] is True and want.coverage["S1"]
+    kept = {o.pos for o in want.observations}
+    assert kept >= {900, 970, 1010, 1020} and not kept & {950, 960, 980}
+    for block, flush, max_regions in ((1 << 21, 1 << 22, 16), (1, 1, 16), (300, 200, 0)):
+        monkeypatch.setattr(mod, "_SCAN_BLOCK", block)
+        monkeypatch.setattr(mod, "_SCAN_FLUSH", flush)
+        monkeypatch.setattr(mod, "_SCAN_MAX_REGIONS", max_regions)  # 0: every line checked
+        got = read_vcf(path, regions=regions)
+        assert _content(got) == _content(want)
+        assert _content(read_vcf(path, regions=regions, samples=["S2"])) == _content(
+            _record_stream(monkeypatch, path, regions=regions, samples=["S2"])
+        )
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_non_numeric_pos_is_skipped_with_its_line(tmp_path: Path, compress: bool) -> None:
+    import pysam
+
+    src = fx("tcga_somatic_callers/vcf2maf_test_b38.vcf").read_text().splitlines()
+    head = [x for x in src if x.startswith("#")]
+    body = [x for x in src if not x.startswith("#")]
+    chrom, pos = body[1].split("\t")[:2]
+    assert f"##contig=<ID={chrom}," in "\n".join(head)  # htslib knows the contig
+    bad = body[1].replace(f"{chrom}\t{pos}\t", f"{chrom}\t{pos}x\t", 1)
+    path = tmp_path / "badpos.vcf"
+    path.write_text("\n".join(head + [body[0], bad] + body[2:]) + "\n")
+    if compress:
+        path = Path(pysam.tabix_compress(str(path), str(path) + ".gz") or str(path) + ".gz")
+    label = f"line {len(head) + 2}"
+    b = read_vcf(path, backend="pysam")  # used to abort: "file is truncated"
+    assert b.records_read == len(body)
+    assert b.skipped.examples == {"malformed record: POS is not an integer": [label]}
+    assert b.skipped.counts == {"malformed record: POS is not an integer": 1}
+    assert label not in {o.record for o in b.observations}
+    c = next(c for c in (chrom, "chr" + chrom) if c.startswith("chr"))
+    r = read_vcf(path, backend="pysam", regions=[Region(c, int(pos), int(pos))])
+    assert r.records_read == len(body) and r.skipped.examples == b.skipped.examples

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pytest
+from conftest import SHARED, require_shared
 
 from varannot.errors import InputError
 from varannot.models import InputBatch, Observation, ReferenceRegion
@@ -25,8 +26,6 @@ from varannot.readers.trace import read_trace
 from varannot.sanger import call_traces, mott_trim
 from varannot.tracesim import SimTrace, SimVariant, simulate_trace, write_abif, write_scf
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("VARANNOT_SHARED", ROOT.parent / "shared"))
 TRACES = SHARED / "testdata-sources" / "traces"
 TP53_FA = (
     SHARED
@@ -36,10 +35,7 @@ TP53_START = 7659779
 
 
 def shared_traces() -> Path:
-    if not TRACES.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but the shared trace folder {TRACES} is missing")
-        pytest.skip(f"shared trace folder {TRACES} not present")
+    require_shared()  # fails under CI=true, skips elsewhere
     return TRACES
 
 

@@ -19,15 +19,14 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import SHARED, require_shared
 
 from varannot.errors import BuildMismatchError, InputError
 from varannot.models import CoveredInterval, Observation
 from varannot.readers.vcf import REASON_PARSER, Region, read_vcf
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "testdata-sources"
-VCF = SHARED / "vcf"
-CLINVAR = SHARED / "variants" / "clinvar_GRCh38_20260226_subset_TP53.vcf.gz"
+VCF = SHARED / "testdata-sources" / "vcf"
+CLINVAR = SHARED / "testdata-sources" / "variants" / "clinvar_GRCh38_20260226_subset_TP53.vcf.gz"
 
 # file -> (records_read, samples, observations, coverage intervals, skipped) with the default
 # (pysam) backend, or (error class, record, key phrase of the message).
@@ -143,10 +142,7 @@ PARSERS_DISAGREE = {"callers_misc/pyvcf_strelka.vcf.gz"}
 
 
 def _shared() -> Path:
-    if not VCF.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"test data folder {VCF} is missing (CI=true)")
-        pytest.skip(f"test data folder {VCF} is missing")
+    require_shared()  # fails under CI=true, skips elsewhere
     return VCF
 
 

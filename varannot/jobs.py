@@ -303,19 +303,25 @@ class JobStore:
                 .values(lease_until=now + self.lease_seconds, updated_at=now)
             )
 
-    def _settle(self, job_id: str, worker: str, **values: Any) -> bool:
-        now = time.time()
+    def _update_owned(self, job_id: str, owner: str, **values: Any) -> bool:
+        """Update a job only while ``owner`` still runs it (False once the lease was lost)."""
         with self._tx() as conn:
             res = conn.execute(
                 update(jobs_table)
                 .where(
                     jobs_table.c.id == job_id,
-                    jobs_table.c.worker == worker,
+                    jobs_table.c.worker == owner,
                     jobs_table.c.status == "running",
                 )
-                .values(finished_at=now, updated_at=now, lease_until=None, **values)
+                .values(**values)
             )
         return res.rowcount == 1
+
+    def _settle(self, job_id: str, worker: str, **values: Any) -> bool:
+        now = time.time()
+        return self._update_owned(
+            job_id, worker, finished_at=now, updated_at=now, lease_until=None, **values
+        )
 
     def finish(self, job_id: str, worker: str, result: str) -> bool:
         """Store the result; False when the job was taken away (lease lost) meanwhile."""
@@ -326,25 +332,16 @@ class JobStore:
 
     def release(self, job_id: str, worker: str, note: str) -> bool:
         """Give a running job back to the queue without charging an attempt (clean shutdown)."""
-        now = time.time()
-        with self._tx() as conn:
-            res = conn.execute(
-                update(jobs_table)
-                .where(
-                    jobs_table.c.id == job_id,
-                    jobs_table.c.worker == worker,
-                    jobs_table.c.status == "running",
-                )
-                .values(
-                    status="queued",
-                    worker=None,
-                    lease_until=None,
-                    updated_at=now,
-                    attempts=jobs_table.c.attempts - 1,
-                    note=note,
-                )
-            )
-        return res.rowcount == 1
+        return self._update_owned(
+            job_id,
+            worker,
+            status="queued",
+            worker=None,
+            lease_until=None,
+            updated_at=time.time(),
+            attempts=jobs_table.c.attempts - 1,
+            note=note,
+        )
 
     def recover(self, *, max_attempts: int, all_running: bool) -> tuple[list[str], list[str]]:
         """Requeue (or fail, when out of attempts) jobs abandoned by a dead server.

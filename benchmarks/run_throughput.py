@@ -3,7 +3,7 @@
 The run is generated in a temporary folder: 200 single-sample panel VCFs (``--records`` records
 each, mostly outside the four genes, 0-3 coding SNVs of TP53/BCL2/BAX read off the real
 reference, so REFs match) and 48 samples x forward + reverse SYNTHETIC traces over TP53
-(``varannot.tracesim``: simulated chromatograms, not real data). It is then run exactly as
+(``varannot.sanger.simulate``: simulated chromatograms, not real data). It is then run exactly as
 ``varannot annotate RUN --out-dir OUT`` runs it (``varannot.run.execute_run``: reading,
 annotation, calls, annotated VCFs, report), once per ``--jobs`` value, and prints wall time per
 phase and whether the outputs of all runs are byte-identical. Prints figures; asserts nothing.
@@ -34,7 +34,7 @@ from varannot.api import RunOptions  # noqa: E402
 from varannot.genome import CHROM_LENGTHS  # noqa: E402
 from varannot.knowledge import KnowledgeBase  # noqa: E402
 from varannot.run import execute_run  # noqa: E402
-from varannot.tracesim import SimVariant, simulate_trace, write_abif  # noqa: E402
+from varannot.sanger.simulate import SimVariant, simulate_trace, write_abif  # noqa: E402
 
 SHARED = Path(os.environ.get("VARANNOT_SHARED", ROOT.parent / "shared"))
 TP53_START = 7659779

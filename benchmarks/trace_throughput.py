@@ -7,7 +7,7 @@ Prints figures only (no asserts):
   (b) sensitivity and false positives on N single-read samples with one known variant each
       (het SNV, hom SNV, het 1-bp and 2-bp insertions/deletions), with noise and dye blobs.
 
-All traces are simulated by ``varannot.tracesim`` (no real trace carries these variants).
+All traces are simulated by ``varannot.sanger.simulate`` (no real trace carries these variants).
 Reference: TP53 GRCh38 from ``../shared/reference-sources`` when present (else a random
 sequence), plus a random 200 kb decoy region so seeding works against a realistic panel size.
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from varannot.models import ReferenceRegion  # noqa: E402
 from varannot.sanger import call_traces  # noqa: E402
-from varannot.tracesim import SimVariant, simulate_trace, write_abif  # noqa: E402
+from varannot.sanger.simulate import SimVariant, simulate_trace, write_abif  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VARANNOT_SHARED", ROOT.parent / "shared"))

@@ -5,7 +5,7 @@ Run folders are built per test in a temporary directory from real VCFs READ from
 ``vcf2maf_test.vcf`` has TP53 17:7579312 C>A; ``vcf2maf_test_grch38.vcf`` is its GRCh38 copy,
 TP53 17:7675994 C>A) plus small hand-written VCFs at real coordinates (TP53 R175H
 chr17:7675088 C>T, BCL2 G101V chr18:63318365 C>A, GRCh38). Sanger traces are SYNTHETIC
-(``varannot.tracesim`` over the real TP53 sequence of ``../shared``): no public TP53 traces
+(``varannot.sanger.simulate`` over the real TP53 sequence of ``../shared``): no public TP53 traces
 with known resistance mutations exist. The reference is the ``kb_fasta`` fixture.
 """
 
@@ -25,7 +25,7 @@ from varannot.api import RunOptions
 from varannot.errors import InputError, KnowledgeBaseError
 from varannot.knowledge import KnowledgeBase
 from varannot.run import EngineSpec, execute_run, read_samplesheet
-from varannot.tracesim import SimVariant, simulate_trace, write_abif
+from varannot.sanger.simulate import SimVariant, simulate_trace, write_abif
 
 runner = CliRunner()
 TCGA = "testdata-sources/vcf/tcga_somatic_callers"

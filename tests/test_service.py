@@ -516,10 +516,10 @@ def test_gzip_bomb_is_refused(engines: EngineSet, tmp_path: Path) -> None:
 
 
 def test_trace_upload(client: TestClient, shared: Path, tmp_path: Path) -> None:
-    """SYNTHETIC trace (varannot.tracesim) of the real TP53 sequence with R175H (het)."""
+    """SYNTHETIC trace (varannot.sanger.simulate) of the real TP53 sequence with R175H (het)."""
     from shared_mirror import read_fasta
 
-    from varannot.tracesim import SimVariant, simulate_trace, write_abif
+    from varannot.sanger.simulate import SimVariant, simulate_trace, write_abif
 
     tp53_start = 7659779
     ((_, tp53),) = read_fasta(

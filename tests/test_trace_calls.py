@@ -1,4 +1,4 @@
-"""Sanger input through the whole library: SYNTHETIC traces (varannot.tracesim) of real gene
+"""Sanger input through the whole library: SYNTHETIC traces (varannot.sanger.simulate) of real gene
 sequence read from ../shared, annotated and called like a VCF.
 
 The traces are simulated (no real trace of the four genes exists); the reference bases are
@@ -13,7 +13,7 @@ import pytest
 
 from varannot.api import Engine, RunOptions
 from varannot.reference import FastaReference
-from varannot.tracesim import SimVariant, simulate_trace, write_abif, write_scf
+from varannot.sanger.simulate import SimVariant, simulate_trace, write_abif, write_scf
 
 
 @pytest.fixture(scope="module")

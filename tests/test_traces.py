@@ -2,7 +2,7 @@
 
 Real traces are READ from ``../shared/testdata-sources/traces`` (third-party data, never copied
 into the repository); without that folder these tests skip, or fail when ``CI=true``.
-Tests marked SYNTHETIC use traces simulated by ``varannot.tracesim`` from the real TP53 GRCh38
+Tests marked SYNTHETIC use traces simulated by ``varannot.sanger.simulate`` from the real TP53 GRCh38
 sequence (read from ``../shared`` at test time): no public TP53/MEN1/BCL2/BAX Sanger traces
 with known resistance mutations exist.
 """
@@ -24,7 +24,7 @@ from varannot.errors import InputError
 from varannot.models import InputBatch, Observation, ReferenceRegion
 from varannot.readers.trace import read_trace
 from varannot.sanger import call_traces, mott_trim
-from varannot.tracesim import SimTrace, SimVariant, simulate_trace, write_abif, write_scf
+from varannot.sanger.simulate import SimTrace, SimVariant, simulate_trace, write_abif, write_scf
 
 TRACES = SHARED / "testdata-sources" / "traces"
 TP53_FA = (
@@ -512,7 +512,7 @@ def test_hbb_minus28_double_peak_and_call() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# (3) SYNTHETIC traces of the TP53 region (simulated; see varannot.tracesim)
+# (3) SYNTHETIC traces of the TP53 region (simulated; see varannot.sanger.simulate)
 
 R248Q = (7674220, "C", "T")  # TP53 p.R248Q, GRCh38 (OncoKB example MAF: 17:g.7674220C>T)
 R175H = (7675088, "C", "T")  # TP53 p.R175H c.524G>A

@@ -580,7 +580,7 @@ def test_parsers_disagree_on_empty_sample_columns() -> None:
 
 
 def test_pyvcf3_is_used_when_pysam_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import varannot.readers.vcf as mod
+    import varannot.readers.vcf.backends as mod
 
     def no_pysam() -> None:
         raise ImportError("no pysam here")
@@ -648,7 +648,7 @@ def _content(b):  # type: ignore[no-untyped-def]
 
 def _record_stream(monkeypatch: pytest.MonkeyPatch, path: Path, **kw):  # type: ignore[no-untyped-def]
     """The batch of the record-by-record pysam stream (every line parsed by htslib)."""
-    import varannot.readers.vcf as mod
+    import varannot.readers.vcf.scan as mod
 
     with monkeypatch.context() as m:
         m.setattr(mod, "_FAST_SCAN", False)
@@ -727,7 +727,7 @@ def test_region_scan_equals_record_stream(
 ) -> None:
     import pysam
 
-    import varannot.readers.vcf as mod
+    import varannot.readers.vcf.scan as mod
 
     text = _scan_fixture()
     path = tmp_path / "scan.vcf"

@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from .readers.trace import BASES, Trace
+from ..readers.trace import BASES, Trace
 
 _COMP = str.maketrans("ACGTN", "TGCAN")
 # Relative dye brightness: real dye sets differ (G is classically the weakest).

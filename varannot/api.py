@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .annotate import AlleleAnnotation, Annotator
@@ -20,7 +21,7 @@ from .errors import InputError, ReferenceError_
 from .genome import canonical_chrom
 from .haplotypes import merge_same_codon
 from .knowledge import KnowledgeBase, proteins_from
-from .models import Build, CoveredInterval, InputBatch, Observation
+from .models import Build, CoveredInterval, GenomicVariant, InputBatch, Observation
 from .reference import FastaReference, ReferenceProvider
 from .schema import (
     InputSummary,
@@ -31,6 +32,9 @@ from .schema import (
     VariantOut,
 )
 from .transcripts import load_transcripts
+
+if TYPE_CHECKING:
+    from .readers.hgvs import VariantEntry
 
 log = logging.getLogger("varannot")
 
@@ -163,6 +167,21 @@ class Engine:
                 self._cache[key] = hit
         return hit
 
+    def annotate_observation(self, ob: Observation) -> AlleleAnnotation:
+        """The observation's annotation: made by its reader (protein level) or computed here."""
+        if ob.annotation is not None:
+            gv = GenomicVariant(ob.chrom, ob.pos, ob.ref, ob.alt)
+            return AlleleAnnotation(gv, None, ob.annotation, list(ob.annotation.flags))
+        return self.annotate_allele(ob.chrom, ob.pos, ob.ref, ob.alt)
+
+    def read_hgvs(
+        self, entries: Sequence[VariantEntry], source: str = "--hgvs", sample: str = "sample"
+    ) -> InputBatch:
+        """HGVS strings (g., c. or p.) and genomic alleles as one batch; see ``readers.hgvs``."""
+        from .readers.hgvs import read_entries
+
+        return read_entries(entries, self.annotator, source=source, sample=sample)
+
     def run(self, batches: Sequence[InputBatch], opts: RunOptions | None = None) -> ResultDocument:
         """Annotate, merge same-codon haplotypes, match the knowledge base and call per sample."""
         opts = opts or RunOptions()
@@ -202,7 +221,7 @@ class Engine:
                 for s in batch.samples:
                     traces.setdefault(s, []).append(dict(batch.details))
             for ob in batch.observations:
-                res = self.annotate_allele(ob.chrom, ob.pos, ob.ref, ob.alt)
+                res = self.annotate_observation(ob)
                 if res.annotation is None and "invalid_allele" not in res.flags:
                     doc.variants_outside_genes += 1
                     if self._in_other_build_genes(ob.chrom, ob.pos):

@@ -63,13 +63,13 @@ def _setup_logging(quiet: bool) -> None:
 
 @app.command()
 def annotate(
-    inputs: Annotated[
-        list[str],
-        typer.Argument(help="VCF/BCF files ('-' = stdin), traces (.ab1/.scf) or a run directory"),
-    ],
     fasta: Annotated[
         Path, typer.Option("--fasta", "-f", help="reference FASTA (whole genome or region records)")
     ],
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(help="VCF/BCF files ('-' = stdin), traces (.ab1/.scf) or a run directory"),
+    ] = None,
     build: Annotated[
         BuildOpt | None, typer.Option(help="genome build (detected from the FASTA when omitted)")
     ] = None,
@@ -95,7 +95,24 @@ def annotate(
     ] = None,
     tumor: Annotated[str | None, typer.Option(help="tumour sample of a tumour/normal VCF")] = None,
     sample: Annotated[
-        str | None, typer.Option("--sample", help="sample name for the trace inputs")
+        str | None,
+        typer.Option("--sample", help="sample name for the trace inputs and --hgvs variants"),
+    ] = None,
+    hgvs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--hgvs",
+            help="a variant as HGVS (NM_000546.6:c.524G>A, NC_000017.11:g.7675088C>T, "
+            "NP_000235.2:p.Met327Ile); repeat for several",
+        ),
+    ] = None,
+    hgvs_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--hgvs-file",
+            help="one HGVS per line, optional sample and VAF columns (tab or comma; "
+            "or a header: hgvs,sample,vaf,depth,alt_depth,numbering)",
+        ),
     ] = None,
     samplesheet: Annotated[
         Path | None,
@@ -177,11 +194,20 @@ def annotate(
             trace_references=trace_reference or [],
             thresholds=th,
         )
+        from .readers.hgvs import VariantEntry, entries_from_strings, read_hgvs_file
+
+        lists: dict[str, list[VariantEntry]] = {}
+        if hgvs:
+            lists["--hgvs"] = entries_from_strings(hgvs, sample)
+        for f in hgvs_file or []:
+            lists[str(f)] = read_hgvs_file(f, sample)
+        if not inputs and not lists:
+            _die("give input files, --hgvs or --hgvs-file")
         knowledge = KnowledgeBase.load(kb or [], replace=kb_replace)
         from .run import execute_run
 
         doc = execute_run(
-            inputs,
+            inputs or [],
             fasta=fasta,
             build=build.value if build else None,  # type: ignore[arg-type]
             kb=knowledge,
@@ -191,6 +217,7 @@ def annotate(
             jobs=jobs,
             dask_scheduler=dask_scheduler,
             quiet=quiet,
+            hgvs=lists,
         ).doc
     except VarannotError as exc:
         _die(exc)

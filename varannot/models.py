@@ -62,6 +62,9 @@ class Observation:
     # Observations from one Sanger read are on one molecule: same-codon changes merge.
     read_group: str | None = None
     extra_flags: tuple[str, ...] = ()
+    # Pre-annotated entry (a protein-level change: no nucleotide allele to annotate). The
+    # engine uses it instead of annotating; ``alt`` is then symbolic (``<M322I>``).
+    annotation: Annotation | None = None
 
     @property
     def passed(self) -> bool:

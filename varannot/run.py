@@ -29,19 +29,22 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .api import TRACE_SUFFIXES, VCF_SUFFIXES, Engine, RunOptions, is_trace
 from .errors import InputError, KnowledgeBaseError
 from .knowledge import KnowledgeBase
 from .models import Build, InputBatch
 from .schema import ResultDocument, VariantOut
+
+if TYPE_CHECKING:
+    from .readers.hgvs import VariantEntry
 
 log = logging.getLogger("varannot")
 INPUT_SUFFIXES = tuple(dict.fromkeys(VCF_SUFFIXES + TRACE_SUFFIXES))
@@ -595,12 +598,15 @@ def execute_run(
     jobs: int = 1,
     dask_scheduler: str | None = None,
     quiet: bool = False,
+    hgvs: Mapping[str, Sequence[VariantEntry]] | None = None,
 ) -> RunResult:
     """Read, annotate, call and (with ``out_dir``) write a whole run (the CLI's entry point).
 
     ``jobs`` > 1 reads files in that many worker processes (0: one per core);
     ``dask_scheduler`` (``tcp://HOST:PORT``) sends the reading to a Dask cluster instead, whose
     workers must see the input, FASTA and output paths. Output order never depends on either.
+    ``hgvs`` maps a source (``--hgvs``, a list file) to its entries: one more batch each,
+    after the files; an entry's sample may also be in a file (its variants then add up).
     Raises :class:`~varannot.errors.InputError` for unreadable inputs and duplicate samples.
     """
     t0 = time.perf_counter()
@@ -632,6 +638,8 @@ def execute_run(
         else:
             _read_serial(engine, file_units, opts, merger, tick)
     batches = merger.result()
+    for source, listed in (hgvs or {}).items():
+        batches.append(engine.read_hgvs(listed, source=source))
     if out_dir is not None:
         _plots_relative_to(batches, out_dir)
     t_read = time.perf_counter()

@@ -135,3 +135,29 @@ def test_protein_level_observation_runs_through_engine(kb_fasta: dict[str, Path]
     with pytest.raises(HgvsListError) as e:
         engine.read_hgvs([VariantEntry("x", "NM_000546.5:c.524G>A")])
     assert e.value.errors[0]["record"] == "x"
+
+
+def test_hgvs_with_a_vcf_and_out_dir(kb_fasta: dict[str, Path], tmp_path: Path) -> None:
+    """A file plus --hgvs in one run folder: the list is one more input, with no VCF copy."""
+    vcf = tmp_path / "p1.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=chr18>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tP1\n"
+        "chr18\t1000\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\n"
+    )  # SYNTHETIC record outside the genes
+    out = tmp_path / "run"
+    code, text = _annotate(
+        kb_fasta["GRCh38"], str(vcf), "--hgvs", "TP53:p.R175H", "--sample", "P1",
+        "--out-dir", str(out), "-o", str(tmp_path / "doc.json"),
+    )  # fmt: skip
+    assert code == 0, text
+    doc = json.loads((tmp_path / "doc.json").read_text())
+    assert [i["source"] for i in doc["inputs"]] == [str(vcf), "--hgvs"]
+    assert [s["sample"] for s in doc["samples"]] == ["P1"]
+    assert doc["samples"][0]["sources"] == [str(vcf), "--hgvs"]
+    assert doc["variants_outside_genes"] == 1
+    assert sorted(p.name for p in (out / "vcf").iterdir()) == ["p1.annotated.vcf"]
+    rows = [ln.split("\t") for ln in (out / "variants.tsv").read_text().splitlines()]
+    (row,) = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    assert (row["sample"], row["protein_change"], row["record"]) == ("P1", "R175H", "--hgvs 1")

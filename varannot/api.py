@@ -40,6 +40,7 @@ log = logging.getLogger("varannot")
 
 TRACE_SUFFIXES = (".ab1", ".abi", ".scf", ".fsa")
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf", ".gvcf", ".g.vcf", ".g.vcf.gz")
+MAF_SUFFIXES = (".maf", ".maf.gz", ".maf.txt")
 # More than this share of in-gene REF mismatches: the FASTA or build is probably wrong.
 MISMATCH_ALARM = 0.2
 
@@ -96,8 +97,18 @@ class Engine:
         return [(c, s, e) for _, c, s, e in self.annotator.transcripts.gene_regions()]
 
     def read(self, path: str | Path, opts: RunOptions) -> InputBatch:
-        """Read one VCF/BCF (or a trace group: use ``read_traces``)."""
+        """Read one VCF/BCF or MAF, told apart by content (a trace group: ``read_traces``)."""
+        from .readers.maf import is_maf, read_maf
         from .readers.vcf import Region, read_vcf
+
+        if is_maf(path):
+            return read_maf(
+                path,
+                build=self.build,
+                base=lambda chrom, pos: self.reference.fetch(chrom, pos, pos),
+                regions=self.regions(),
+                samples=opts.samples,
+            )
 
         return read_vcf(
             path,

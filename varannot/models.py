@@ -113,7 +113,7 @@ class InputBatch:
     """Everything one reader produced from one input file."""
 
     source: str
-    kind: Literal["vcf", "trace", "list"]
+    kind: Literal["vcf", "trace", "list", "maf"]
     samples: list[str]
     observations: list[Observation] = field(default_factory=list)
     # Per sample: intervals known to be covered. A sample absent from this dict means the input

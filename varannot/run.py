@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .api import TRACE_SUFFIXES, VCF_SUFFIXES, Engine, RunOptions, is_trace
+from .api import MAF_SUFFIXES, TRACE_SUFFIXES, VCF_SUFFIXES, Engine, RunOptions, is_trace
 from .errors import InputError, KnowledgeBaseError
 from .knowledge import KnowledgeBase
 from .models import Build, InputBatch
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from .readers.hgvs import VariantEntry
 
 log = logging.getLogger("varannot")
-INPUT_SUFFIXES = tuple(dict.fromkeys(VCF_SUFFIXES + TRACE_SUFFIXES))
+INPUT_SUFFIXES = tuple(dict.fromkeys(VCF_SUFFIXES + TRACE_SUFFIXES + MAF_SUFFIXES))
 # Progress bars only for runs of more than this many units: a bar for two files is noise.
 PROGRESS_MIN_UNITS = 3
 
@@ -719,6 +719,14 @@ def _vcf_stem(path: str) -> str:
     return name
 
 
+def _maf_stem(path: str) -> str:
+    name = Path(path).name
+    for suf in sorted(MAF_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suf):
+            return name[: -len(suf)] or name
+    return name
+
+
 def _is_bcf(path: Path) -> bool:
     with path.open("rb") as fh:
         head = fh.read(3)
@@ -766,7 +774,8 @@ def write_input_vcfs(doc: ResultDocument, units: Sequence[Unit], vcf_dir: Path) 
         taken.add(cand)
         return vcf_dir / cand
 
-    for unit, inp in zip(units, doc.inputs, strict=True):
+    # HGVS lists come after the units and have no input VCF to annotate
+    for unit, inp in zip(units, doc.inputs[: len(units)], strict=True):
         if unit.kind == "trace":
             rows = [r for p in unit.paths for r in by_source.get(p, [])]
             dst = name(unit.sample or inp.samples[0], ".traces.vcf")
@@ -776,6 +785,10 @@ def write_input_vcfs(doc: ResultDocument, units: Sequence[Unit], vcf_dir: Path) 
             dst = name("stdin", ".annotated.vcf")
             tmp = dst.with_name(f".{dst.name}.tmp")
             write_called_vcf(tmp, by_source.get(inp.source, []), inp.samples, doc, ["<stdin>"])
+        elif inp.kind == "maf":  # no VCF to copy: the called alleles, VCF style
+            dst = name(_maf_stem(unit.paths[0]), ".annotated.vcf")
+            tmp = dst.with_name(f".{dst.name}.tmp")
+            write_called_vcf(tmp, by_source.get(inp.source, []), inp.samples, doc, [inp.source])
         else:
             src = Path(unit.paths[0])
             idx = allele_index(v for _, v in by_source.get(inp.source, []))

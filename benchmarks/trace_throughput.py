@@ -5,7 +5,8 @@ Prints figures only (no asserts):
       ABIF, then called with 2 worker processes: wall time, traces/s and traces/s per core
       (target: 96 traces in < 10 s on 2 cores), plus a single-process figure;
   (b) sensitivity and false positives on N single-read samples with one known variant each
-      (het SNV, hom SNV, het 1-bp and 2-bp insertions/deletions), with noise and dye blobs.
+      (het SNV, hom SNV, het 1-bp and 2-bp insertions/deletions), with noise and dye blobs;
+  (c) the time to draw one trace snapshot PNG (the report embeds one per called variant).
 
 All traces are simulated by ``varannot.sanger.simulate`` (no real trace carries these variants).
 Reference: TP53 GRCh38 from ``../shared/reference-sources`` when present (else a random
@@ -221,6 +222,21 @@ def accuracy(refs: list[ReferenceRegion], workdir: Path, n_traces: int) -> None:
         print("      PASS false positive:", e)
 
 
+def plot_speed(refs: list[ReferenceRegion], workdir: Path, n: int = 20) -> None:
+    """Time per trace snapshot (PNG), after the first call has paid the matplotlib import."""
+    from varannot.traceplot import plot_trace_site
+
+    seq = refs[0].sequence
+    t = simulate_trace(seq, [], start=14000, length=500, seed=81).to_trace()
+    plot_trace_site(t, 100, workdir / "warm.png")
+    t0 = time.perf_counter()
+    for k in range(n):
+        pos = 120 + 15 * k
+        plot_trace_site(t, pos, workdir / f"p{k}.png", ref_bases={pos: "A"})
+    per = (time.perf_counter() - t0) / n
+    print(f"(c) plots: {n} trace snapshots, {per * 1000:.0f} ms each (target < 300 ms)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accuracy-traces", type=int, default=200)
@@ -232,6 +248,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         plate(refs, Path(tmp), args.plots)
         accuracy(refs, Path(tmp), args.accuracy_traces)
+        plot_speed(refs, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -104,7 +104,10 @@ def test_hgvs_file_errors_name_the_line(kb_fasta: dict[str, Path], tmp_path: Pat
     assert code == 2
     assert "line 2: TP53 residue 175 is Arg on NP_000537.3 (MANE), not Cys" in out
     code, out = _annotate(kb_fasta["GRCh38"])
-    assert code == 2 and "give input files, --hgvs or --hgvs-file" in out
+    assert (
+        code == 2
+        and "give at least one INPUT (a file or a run directory), --samplesheet or --hgvs" in out
+    )
 
 
 def test_read_hgvs_file_positional_columns(tmp_path: Path) -> None:

@@ -108,7 +108,8 @@ def test_run_folder_files_rows_and_streams(run38: Path, kb_fasta: dict[str, Path
         "the genes, 19 outside the genes",
         "varannot: skipped 0 records",
         res.stderr.splitlines()[2],  # call counts depend on the knowledge base's contents
-        f"varannot: wrote {out}/report.html, calls.tsv, variants.tsv, results.json, vcf/",
+        f"varannot: wrote {out}/report.html, calls.tsv, variants.tsv, errors.tsv, results.json, "
+        "vcf/",
     ]
     assert res.stderr.splitlines()[2].startswith("varannot: calls (sample x drug): resistant ")
     plots = [f for f in files_under(out) if f.startswith("plots/")]
@@ -118,6 +119,7 @@ def test_run_folder_files_rows_and_streams(run38: Path, kb_fasta: dict[str, Path
     assert others and all(re.fullmatch(r"plots/S9__chr17_\d+_highlight\.png", f) for f in others)
     assert [f for f in files_under(out) if not f.startswith("plots/")] == [
         "calls.tsv",
+        "errors.tsv",
         "report.html",
         "results.json",
         "variants.tsv",
@@ -293,10 +295,12 @@ def test_fail_on_exit_codes(tmp_path: Path, kb_fasta: dict[str, Path]) -> None:
     )
     from varannot.cli import app
 
-    wide = {"COLUMNS": "250", "TERMINAL_WIDTH": "250"}  # one help line per option
-    top = runner.invoke(app, ["--help"], env=wide).stdout
-    assert "Exit codes: 0 done; 2 usage error or unreadable input; 3 --fail-on matched." in top
-    words = runner.invoke(app, ["annotate", "--help"], env=wide).stdout
+    top = " ".join(runner.invoke(app, ["--help"]).stdout.split())
+    assert (
+        "Exit codes: 0 done; 2 usage error or unreadable input; 3 --fail-on matched; "
+        "4 finished, some inputs could not be read (see errors.tsv)."
+    ) in top
+    words = " ".join(runner.invoke(app, ["annotate", "--help"]).stdout.split())
     assert "exit 3 when any sample has this call (or worse)" in words
 
 

@@ -173,7 +173,6 @@ def test_declared_oversize_body_is_refused_before_it_is_sent(
 
 
 def test_stalled_body_times_out(live: LiveServer) -> None:
-    start = time.monotonic()
     with socket.create_connection((HOST, live.port), timeout=10) as s:
         s.sendall(
             b"POST /v1/annotate HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
@@ -182,7 +181,6 @@ def test_stalled_body_times_out(live: LiveServer) -> None:
         head = read_response(s)  # the server gives up after VARANNOT_BODY_TIMEOUT=1 s
     assert head.startswith(b"HTTP/1.1 408 "), head
     assert b"no data received for 1 s while reading the request body" in head
-    assert time.monotonic() - start < 5
 
 
 def test_fifty_concurrent_job_uploads_are_all_accounted_for(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -706,14 +705,3 @@ def test_mott_trim_keeps_the_best_stretch() -> None:
 def test_call_traces_rejects_nonsense_ratio(tp53_region: ReferenceRegion) -> None:
     with pytest.raises(ValueError, match="ratio"):
         call_traces([], sample="x", references=[tp53_region], ratio=1.5)
-
-
-def test_plots_are_fast(tp53: str, tp53_region: ReferenceRegion, tmp_path: Path) -> None:
-    from varannot.traceplot import plot_trace_site
-
-    t = simulate_trace(tp53, [], start=g(7674000), length=500, seed=81).to_trace()
-    plot_trace_site(t, 100, tmp_path / "warm.png")  # first call pays the matplotlib import
-    t0 = time.perf_counter()
-    for k in range(5):
-        plot_trace_site(t, 120 + 40 * k, tmp_path / f"p{k}.png", ref_bases={120 + 40 * k: "A"})
-    assert (time.perf_counter() - t0) / 5 < 0.3

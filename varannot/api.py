@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .annotate import AlleleAnnotation, Annotator
 from .calls import SampleVariant, Thresholds, call_sample
-from .errors import InputError, ReferenceError_
+from .errors import BuildMismatchError, InputError, ReferenceError_
 from .genome import canonical_chrom
 from .haplotypes import merge_same_codon
 from .knowledge import KnowledgeBase, proteins_from
@@ -74,6 +74,7 @@ class Engine:
     ):
         if isinstance(reference, (str, Path)):
             reference = FastaReference(reference, build)
+        build_given = build is not None
         build = build or reference.build
         if build is None:
             raise ReferenceError_(
@@ -82,6 +83,10 @@ class Engine:
             )
         self.reference = reference
         self.build: Build = build
+        # how the build was chosen, for messages: never blame a flag the user did not pass
+        self.build_source = (
+            "--build" if build_given else f"detected from the FASTA {reference.name}"
+        )
         self.annotator = Annotator(reference, build)
         self.kb = kb or KnowledgeBase.load()
         # residues the shipped facts table does not cover are checked against this FASTA
@@ -110,14 +115,24 @@ class Engine:
                 samples=opts.samples,
             )
 
-        return read_vcf(
-            path,
-            regions=[Region(c, s, e) for c, s, e in self.regions()],
-            samples=opts.samples,
-            tumor=opts.tumor,
-            build=self.build,
-            backend=opts.vcf_backend,  # type: ignore[arg-type]
-        )
+        try:
+            return read_vcf(
+                path,
+                regions=[Region(c, s, e) for c, s, e in self.regions()],
+                samples=opts.samples,
+                tumor=opts.tumor,
+                build=self.build,
+                backend=opts.vcf_backend,  # type: ignore[arg-type]
+            )
+        except BuildMismatchError as exc:
+            flag = f"but --build {self.build}"
+            if self.build_source == "--build" or not exc.message.endswith(flag):
+                raise
+            raise BuildMismatchError(
+                exc.message[: -len(flag)] + f"but the run is {self.build} ({self.build_source})",
+                source=exc.source,
+                record=exc.record,
+            ) from exc
 
     def read_traces(
         self, paths: Sequence[str | Path], sample: str | None, opts: RunOptions

@@ -1,37 +1,54 @@
 """Command line: a thin shell over ``varannot.api`` (typer).
 
-Exit codes: 0 done; 2 usage error or unreadable input; 3 ``--fail-on`` matched.
-The document goes to stdout (or ``-o``); logs and progress go to stderr.
+Exit codes: 0 done; 2 usage error, unusable output path or unreadable input (nothing written);
+3 ``--fail-on`` matched; 4 finished, but some inputs could not be read (listed in the summary,
+the report and ``errors.tsv``; their samples are ``not_assessed``). ``reference check``: 0 the
+FASTA agrees with the transcript models, 1 it does not (problems listed), 2 unreadable.
+On a terminal the result is a summary table; piped (or with ``--format``/``-o``) it is the
+machine document. Logs and progress go to stderr.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+import typer.core
 
 from . import __version__
 from .errors import VarannotError
 
+# typer prints a Python type beside every argument ("<list[Path]>"); the metavar says enough.
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign,assignment,unused-ignore]
+
 app = typer.Typer(
     add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
     no_args_is_help=True,
     help="Resistance-mutation annotation for MEN1, BCL2, BAX and TP53 "
     "(HGVS, SO consequences, per-drug resistance calls).\n\n"
-    "Exit codes: 0 done; 2 usage error or unreadable input; 3 --fail-on matched.",
+    "Exit codes: 0 done; 2 usage error or unreadable input; 3 --fail-on matched; "
+    "4 finished, some inputs could not be read (see errors.tsv).",
 )
-reference_app = typer.Typer(no_args_is_help=True, help="Get or check the reference sequence.")
-kb_app = typer.Typer(no_args_is_help=True, help="Show or validate a knowledge base.")
+reference_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Get or check the reference sequence."
+)
+kb_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Show or validate a knowledge base."
+)
 app.add_typer(reference_app, name="reference")
 app.add_typer(kb_app, name="kb")
 log = logging.getLogger("varannot")
 
 
 class Fmt(StrEnum):
+    table = "table"
     json = "json"
     tsv = "tsv"
     variants_tsv = "variants-tsv"
@@ -53,6 +70,50 @@ def _die(exc: VarannotError | str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _probe_output_file(path: Path) -> None:
+    """Fail before the work starts when ``-o`` cannot be written (one line, exit 2)."""
+    if path.is_dir():
+        _die(f"-o {path}: is a directory; give a file name")
+    if not path.parent.is_dir():
+        _die(f"-o {path}: the directory {path.parent} does not exist")
+    existed = path.exists()
+    try:
+        with path.open("a"):
+            pass
+    except OSError as exc:
+        _die(f"-o {path}: cannot write: {exc.strerror or exc}")
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
+def _probe_out_dir(path: Path) -> None:
+    """Fail before the work starts when ``--out-dir`` cannot be made or written (exit 2).
+
+    Directories this probe creates are removed again, so a run that then fails on its inputs
+    leaves nothing behind.
+    """
+    if path.exists() and not path.is_dir():
+        _die(f"--out-dir {path}: exists and is not a directory")
+    created: list[Path] = []
+    anc = path
+    while not anc.exists():
+        created.append(anc)
+        anc = anc.parent
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".varannot-probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        _die(f"--out-dir {path}: cannot write there: {exc.strerror or exc}")
+    finally:
+        for d in created:
+            try:
+                d.rmdir()
+            except OSError:
+                break
+
+
 def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
@@ -64,44 +125,70 @@ def _setup_logging(quiet: bool) -> None:
 @app.command()
 def annotate(
     fasta: Annotated[
-        Path, typer.Option("--fasta", "-f", help="reference FASTA (whole genome or region records)")
+        Path,
+        typer.Option(
+            "--fasta",
+            "-f",
+            metavar="FASTA",
+            help="reference FASTA (whole genome or region records)",
+        ),
     ],
     inputs: Annotated[
         list[str] | None,
-        typer.Argument(help="VCF/BCF files ('-' = stdin), traces (.ab1/.scf) or a run directory"),
+        typer.Argument(
+            metavar="INPUT",
+            help="VCF/BCF files ('-' = stdin), traces (.ab1/.scf) or run directories; "
+            "optional with --samplesheet (its files are then the inputs)",
+            show_default=False,
+        ),
     ] = None,
     build: Annotated[
-        BuildOpt | None, typer.Option(help="genome build (detected from the FASTA when omitted)")
+        BuildOpt | None,
+        typer.Option(help="genome build (detected from the FASTA when omitted)"),
     ] = None,
     fmt: Annotated[
-        Fmt,
+        Fmt | None,
         typer.Option(
-            "--format", help="json (full document), tsv (calls: sample x drug) or variants-tsv"
+            "--format",
+            help="table (summary for people), json (full document), tsv (calls: sample x "
+            "drug) or variants-tsv  [default: table on a terminal, json when piped or with -o]",
+            show_default=False,
         ),
-    ] = Fmt.json,
+    ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="write the document here instead of stdout"),
+        typer.Option("-o", "--output", metavar="FILE", help="write the document to FILE"),
     ] = None,
     out_dir: Annotated[
         Path | None,
         typer.Option(
             "--out-dir",
-            help="write a full run report (calls.tsv, variants.tsv, results.json, VCFs, report.html)",
+            metavar="DIR",
+            help="write a run folder: report.html, calls.tsv, variants.tsv, results.json, "
+            "errors.tsv, annotated VCFs, trace plots",
         ),
     ] = None,
     samples: Annotated[
-        str | None, typer.Option(help="comma-separated sample names to keep")
+        str | None,
+        typer.Option(metavar="NAME,...", help="comma-separated VCF sample names to keep"),
     ] = None,
-    tumor: Annotated[str | None, typer.Option(help="tumour sample of a tumour/normal VCF")] = None,
+    tumor: Annotated[
+        str | None, typer.Option(metavar="NAME", help="tumour sample of a tumour/normal VCF")
+    ] = None,
     sample: Annotated[
         str | None,
-        typer.Option("--sample", help="sample name for the trace inputs and --hgvs variants"),
+        typer.Option(
+            "--sample",
+            metavar="NAME",
+            help="one sample name for all trace inputs and --hgvs variants (default: from "
+            "each file name)",
+        ),
     ] = None,
     hgvs: Annotated[
         list[str] | None,
         typer.Option(
             "--hgvs",
+            metavar="HGVS",
             help="a variant as HGVS (NM_000546.6:c.524G>A, NC_000017.11:g.7675088C>T, "
             "NP_000235.2:p.Met327Ile); repeat for several",
         ),
@@ -110,6 +197,7 @@ def annotate(
         list[Path] | None,
         typer.Option(
             "--hgvs-file",
+            metavar="FILE",
             help="one HGVS per line, optional sample and VAF columns (tab or comma; "
             "or a header: hgvs,sample,vaf,depth,alt_depth,numbering)",
         ),
@@ -117,48 +205,68 @@ def annotate(
     samplesheet: Annotated[
         Path | None,
         typer.Option(
-            help="CSV/TSV with columns sample,file[,vcf_sample]: names inputs; rows sharing a sample merge its files"
+            metavar="CSV",
+            help="columns sample,file[,vcf_sample]: names inputs (rows sharing a sample merge "
+            "its files); its files are read when no INPUT is given",
         ),
     ] = None,
     kb: Annotated[
         list[Path] | None,
-        typer.Option("--kb", help="site knowledge-base table (added to the shipped one)"),
+        typer.Option(
+            "--kb",
+            metavar="TSV",
+            help="site knowledge-base table, added to the shipped one (repeatable)",
+        ),
     ] = None,
     kb_replace: Annotated[
-        bool, typer.Option(help="use only the --kb tables, not the shipped one")
+        bool, typer.Option("--kb-replace", help="use only the --kb tables, not the shipped one")
     ] = False,
     include_filtered: Annotated[
-        bool, typer.Option(help="let non-PASS records count in calls")
+        bool, typer.Option("--include-filtered", help="let non-PASS records count in calls")
     ] = False,
+    # the defaults are those of calls.Thresholds (a test keeps them equal)
     min_depth: Annotated[
-        int | None, typer.Option(help="minimum depth for a locus to count as covered")
-    ] = None,
+        int, typer.Option(metavar="N", help="minimum depth for a locus to count as covered")
+    ] = 20,
     reporting_vaf: Annotated[
-        float | None, typer.Option(help="VAF at or above which a confirmed match is 'resistant'")
-    ] = None,
+        float,
+        typer.Option(metavar="VAF", help="VAF at or above which a confirmed match is 'resistant'"),
+    ] = 0.05,
     detection_floor: Annotated[
-        float | None, typer.Option(help="VAF below which a match is not reported")
-    ] = None,
-    vcf_backend: Annotated[str, typer.Option(help="auto, pysam or pyvcf3")] = "auto",
+        float,
+        typer.Option(metavar="VAF", help="VAF below which a match is listed but not called"),
+    ] = 0.01,
+    vcf_backend: Annotated[
+        str, typer.Option(metavar="NAME", help="VCF reader: auto, pysam or pyvcf3")
+    ] = "auto",
     trace_reference: Annotated[
-        list[Path] | None, typer.Option(help="FASTA of amplicons outside the four genes")
+        list[Path] | None,
+        typer.Option(metavar="FASTA", help="FASTA of amplicons outside the four genes"),
     ] = None,
     trace_ratio: Annotated[
-        float, typer.Option(help="secondary/primary peak ratio for a heterozygous call")
+        float,
+        typer.Option(metavar="R", help="secondary/primary peak ratio for a heterozygous call"),
     ] = 0.25,
     trace_min_quality: Annotated[
         int,
         typer.Option(
-            help="minimum call quality for a trace variant (lower it with --trace-ratio to look for subclones under 20%)"
+            metavar="Q",
+            help="minimum call quality for a trace variant (lower it and --trace-ratio to "
+            "look for subclones under 20%)",
         ),
     ] = 20,
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="worker processes across files (0 = one per core)")
+        int,
+        typer.Option(
+            "--jobs", "-j", metavar="N", help="worker processes across files (0 = one per core)"
+        ),
     ] = 1,
     dask_scheduler: Annotated[
         str | None,
         typer.Option(
-            help="tcp://HOST:PORT of a Dask scheduler (its workers must see the inputs, FASTA and --out-dir)"
+            metavar="URL",
+            help="tcp://HOST:PORT of a Dask scheduler (its workers must see the inputs, "
+            "FASTA and --out-dir)",
         ),
     ] = None,
     fail_on: Annotated[
@@ -175,14 +283,17 @@ def annotate(
     from .knowledge import KnowledgeBase
     from .writers import calls_tsv, to_json, variants_tsv
 
+    if not inputs and samplesheet is None and not hgvs and not hgvs_file:
+        _die("give at least one INPUT (a file or a run directory), --samplesheet or --hgvs")
+    if output is not None:
+        _probe_output_file(output)
+    if out_dir is not None:
+        _probe_out_dir(out_dir)
     try:
         th = Thresholds()
-        if min_depth is not None:
-            th.min_depth = min_depth
-        if reporting_vaf is not None:
-            th.reporting_vaf = reporting_vaf
-        if detection_floor is not None:
-            th.detection_floor = detection_floor
+        th.min_depth = min_depth
+        th.reporting_vaf = reporting_vaf
+        th.detection_floor = detection_floor
         opts = RunOptions(
             samples=[s for s in samples.split(",") if s] if samples else None,
             tumor=tumor,
@@ -201,12 +312,10 @@ def annotate(
             lists["--hgvs"] = entries_from_strings(hgvs, sample)
         for f in hgvs_file or []:
             lists[str(f)] = read_hgvs_file(f, sample)
-        if not inputs and not lists:
-            _die("give input files, --hgvs or --hgvs-file")
         knowledge = KnowledgeBase.load(kb or [], replace=kb_replace)
         from .run import execute_run
 
-        doc = execute_run(
+        result = execute_run(
             inputs or [],
             fasta=fasta,
             build=build.value if build else None,  # type: ignore[arg-type]
@@ -218,33 +327,46 @@ def annotate(
             dask_scheduler=dask_scheduler,
             quiet=quiet,
             hgvs=lists,
-        ).doc
+        )
     except VarannotError as exc:
         _die(exc)
+    doc = result.doc
     for w in doc.warnings:
         log.warning("warning: %s", w)
-    if out_dir is None or output is not None:
+    if fmt is None:
+        fmt = Fmt.table if output is None and sys.stdout.isatty() else Fmt.json
+    if fmt == Fmt.table:
+        from .console import print_summary
+
+        print_summary(result, out_dir, file=output)
+    elif out_dir is None or output is not None:
         text = {Fmt.json: to_json, Fmt.tsv: calls_tsv, Fmt.variants_tsv: variants_tsv}[fmt](doc)
         if output:
-            output.write_text(text)
+            try:
+                output.write_text(text)
+            except OSError as exc:
+                _die(f"-o {output}: cannot write: {exc.strerror or exc}")
         else:
             sys.stdout.write(text)
     if fail_on != FailOn.never:
         bad = {"resistant"} if fail_on == FailOn.resistant else {"resistant", "likely_resistant"}
         if any(c.call in bad for s in doc.samples for c in s.calls):
             raise typer.Exit(3)
+    if result.failures:
+        raise typer.Exit(4)
 
 
 @reference_app.command("fetch")
 def reference_fetch(
     build: Annotated[BuildOpt, typer.Option(help="genome build")] = BuildOpt.GRCh38,
-    out: Annotated[Path, typer.Option("--out", help="output directory")] = Path(
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="output directory")] = Path(
         "varannot-reference"
     ),
     base_url: Annotated[
         str | None,
         typer.Option(
-            help="E-utilities base URL or file:// mirror (default: $VARANNOT_EUTILS_URL or NCBI)"
+            metavar="URL",
+            help="E-utilities base URL or file:// mirror (default: $VARANNOT_EUTILS_URL or NCBI)",
         ),
     ] = None,
 ) -> None:
@@ -260,10 +382,19 @@ def reference_fetch(
 
 @reference_app.command("check")
 def reference_check(
-    fasta: Annotated[Path, typer.Option("--fasta", "-f")],
-    build: Annotated[BuildOpt | None, typer.Option()] = None,
+    fasta: Annotated[
+        Path, typer.Option("--fasta", "-f", metavar="FASTA", help="the FASTA to check")
+    ],
+    build: Annotated[
+        BuildOpt | None, typer.Option(help="genome build (detected from the FASTA when omitted)")
+    ] = None,
 ) -> None:
-    """Check that the FASTA matches the transcript models and build (start/stop codons, no internal stops, REF coverage)."""
+    """Check the FASTA against the transcript models: start/stop codons, no internal stops,
+    unknown bases per gene.
+
+    Exit codes: 0 the FASTA agrees with the models; 1 it does not (each problem on stderr);
+    2 the FASTA cannot be read or its build cannot be told.
+    """
     from .annotate import Annotator
     from .reference import FastaReference
 
@@ -290,8 +421,15 @@ def reference_check(
 
 @kb_app.command("show")
 def kb_show(
-    kb: Annotated[list[Path] | None, typer.Option("--kb")] = None,
-    kb_replace: Annotated[bool, typer.Option()] = False,
+    kb: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--kb", metavar="TSV", help="site table, added to the shipped one (repeatable)"
+        ),
+    ] = None,
+    kb_replace: Annotated[
+        bool, typer.Option("--kb-replace", help="show only the --kb tables")
+    ] = False,
 ) -> None:
     """Print the knowledge base (version, sha256, rows)."""
     from .knowledge import KnowledgeBase
@@ -307,16 +445,27 @@ def kb_show(
 
 @kb_app.command("validate")
 def kb_validate(
-    files: Annotated[list[Path], typer.Argument(help="knowledge-base tables to validate")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="TSV...", help="knowledge-base tables to validate"),
+    ],
     fasta: Annotated[
         Path | None,
         typer.Option(
-            "--fasta", "-f", help="check residues against proteins translated from this FASTA"
+            "--fasta",
+            "-f",
+            metavar="FASTA",
+            help="check residues against proteins translated from this FASTA",
         ),
     ] = None,
-    build: Annotated[BuildOpt | None, typer.Option()] = None,
+    build: Annotated[
+        BuildOpt | None, typer.Option(help="genome build of --fasta (detected when omitted)")
+    ] = None,
 ) -> None:
-    """Validate site knowledge-base tables (residues, genes, drugs, SO terms, duplicates)."""
+    """Validate site knowledge-base tables (residues, genes, drugs, SO terms, duplicates).
+
+    Every bad row is reported, not only the first; exit 2 when any is bad.
+    """
     from .kbcli import validate_files
 
     try:
@@ -330,19 +479,30 @@ def kb_validate(
 def serve(
     fasta: Annotated[
         list[Path],
-        typer.Option("--fasta", "-f", help="reference FASTA (repeat for several builds)"),
+        typer.Option(
+            "--fasta", "-f", metavar="FASTA", help="reference FASTA (repeat for several builds)"
+        ),
     ],
     build: Annotated[
         list[BuildOpt] | None,
-        typer.Option(help="build of each --fasta, in order (detected when omitted)"),
+        typer.Option(
+            metavar="GRCh38|GRCh37",
+            help="build of each --fasta, in order (detected when omitted)",
+        ),
     ] = None,
-    kb: Annotated[list[Path] | None, typer.Option("--kb", help="site knowledge-base table")] = None,
-    kb_replace: Annotated[bool, typer.Option(help="use only the --kb tables")] = False,
-    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8000,
-    workers: Annotated[int, typer.Option(help="background job workers")] = 1,
+    kb: Annotated[
+        list[Path] | None,
+        typer.Option("--kb", metavar="TSV", help="site knowledge-base table (repeatable)"),
+    ] = None,
+    kb_replace: Annotated[
+        bool, typer.Option("--kb-replace", help="use only the --kb tables")
+    ] = False,
+    host: Annotated[str, typer.Option(metavar="ADDR", help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="port")] = 8000,
+    workers: Annotated[int, typer.Option(metavar="N", help="background job workers")] = 1,
     data_dir: Annotated[
-        Path, typer.Option(help="where jobs, uploads and the SQLite database live")
+        Path,
+        typer.Option(metavar="DIR", help="where jobs, uploads and the SQLite database live"),
     ] = Path("varannot-data"),
 ) -> None:
     """Run the HTTP service (FastAPI + uvicorn)."""

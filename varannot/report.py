@@ -362,6 +362,8 @@ def _inputs(doc: ResultDocument, vcf_links: Mapping[str, str]) -> str:
         )
         link = vcf_links.get(i.source)
         vcf = f'<a href="{_e(quote(link))}">{_e(Path(link).name)}</a>' if link else ""
+        if i.error is not None:
+            skipped = f"could not be read: {i.error}"
         rows.append(
             f"<tr><td class=mono>{_e(i.source)}</td><td>{_e(i.kind)}</td>"
             f"<td>{_e(', '.join(i.samples))}</td><td>{i.records_read}</td>"
@@ -405,6 +407,14 @@ def render_report(
         )
         + "</div>",
     ]
+    failed = [i for i in doc.inputs if i.error is not None]
+    if failed:
+        items = "".join(f"<li>{_e(', '.join(i.samples))}: {_e(i.error)}</li>" for i in failed)
+        body.append(
+            f'<div class="warn"><b>{len(failed)} input{"s" * (len(failed) != 1)} could not be '
+            "read</b> (their samples are not assessed; listed in errors.tsv)"
+            f'<ul class="tight">{items}</ul></div>'
+        )
     if warnings:
         body.append(f'<div class="warn"><b>Warnings</b><ul class="tight">{warnings}</ul></div>')
     body.append("<h2>Summary</h2>")

@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .api import MAF_SUFFIXES, TRACE_SUFFIXES, VCF_SUFFIXES, Engine, RunOptions, is_trace
-from .errors import InputError, KnowledgeBaseError
+from .errors import InputError, KnowledgeBaseError, VarannotError
 from .knowledge import KnowledgeBase
 from .models import Build, InputBatch
-from .schema import ResultDocument, VariantOut
+from .schema import CallOut, InputSummary, ResultDocument, SampleOut, VariantOut
 
 if TYPE_CHECKING:
     from .readers.hgvs import VariantEntry
@@ -105,6 +105,14 @@ class SheetEntry:
 class Samplesheet:
     path: Path
     entries: list[SheetEntry]
+
+    def files(self) -> list[str]:
+        """The files the sheet lists (relative to it), for a run given only ``--samplesheet``."""
+        out = []
+        for e in self.entries:
+            p = Path(e.file)
+            out.append(str(p if p.is_absolute() else self.path.parent / p))
+        return list(dict.fromkeys(out))
 
     def match(self, files: Sequence[str]) -> tuple[dict[str, SheetEntry], list[str]]:
         """Map input files to rows; return (file -> row, warnings for rows matching no input).
@@ -231,19 +239,29 @@ class Unit:
 def plan_units(
     files: Sequence[str], sheet: dict[str, SheetEntry], trace_sample: str | None = None
 ) -> list[Unit]:
-    """Group files into units, ordered by each unit's first file (the output order)."""
+    """Group files into units, ordered by each unit's first file (the output order).
+
+    A trace's sample is the samplesheet's (or ``--sample``), else its file name up to the first
+    dot (``S1.F.ab1`` and ``S1.R.ab1`` are the reads of ``S1``); two files that differ only in
+    their trace suffix (``het.ab1``, ``het.scf``) are different reads and keep their whole
+    file names as sample names.
+    """
     units: list[Unit] = []
     trace_group: dict[str, int] = {}
+    bases: dict[str, int] = {}
+    for f in files:
+        if is_trace(f):
+            base = _trace_base(f)
+            bases[base] = bases.get(base, 0) + 1
     for f in files:
         if f != "-" and not Path(f).is_file():
             raise InputError("file not found" if not Path(f).exists() else "not a file", source=f)
         entry = sheet.get(f)
         if is_trace(f):
-            name = (
-                entry.sample
-                if entry
-                else (trace_sample or Path(f).name.split(".")[0] or Path(f).name)
-            )
+            own = Path(f).name
+            if bases.get(_trace_base(f), 0) < 2:
+                own = own.split(".")[0] or own
+            name = entry.sample if entry else (trace_sample or own)
             explicit = entry is not None or trace_sample is not None
             if name in trace_group:
                 i = trace_group[name]
@@ -264,6 +282,45 @@ def plan_units(
                 )
             )
     return units
+
+
+def _trace_base(path: str) -> str:
+    name = Path(path).name
+    for suf in TRACE_SUFFIXES:
+        if name.lower().endswith(suf):
+            return str(Path(path).parent / name[: -len(suf)])
+    return str(Path(path))
+
+
+@dataclass(frozen=True)
+class UnitFailure:
+    """A unit that could not be read: the run goes on; its samples are ``not_assessed``."""
+
+    unit: Unit
+    error: str
+
+    @property
+    def samples(self) -> list[str]:
+        """The names its samples would have had (samplesheet, --sample, else the file)."""
+        if self.unit.sample is not None:
+            return [self.unit.sample]
+        return [_vcf_stem(self.unit.paths[0]) if self.unit.paths != ("-",) else "stdin"]
+
+
+def read_unit_safe(engine: Engine, unit: Unit, opts: RunOptions) -> InputBatch | UnitFailure:
+    """``read_unit``, with a file's own problem returned as a :class:`UnitFailure`.
+
+    Problems of the file (unreadable, wrong build, malformed) end that unit only; a knowledge
+    base that changed mid-run, or a bug, still ends the run.
+    """
+    try:
+        return read_unit(engine, unit, opts)
+    except KnowledgeBaseError:
+        raise
+    except VarannotError as exc:
+        return UnitFailure(unit, str(exc))
+    except OSError as exc:
+        return UnitFailure(unit, f"{unit.label}: cannot read: {exc.strerror or exc}")
 
 
 def _rename_samples(batch: InputBatch, unit: Unit) -> None:
@@ -303,14 +360,18 @@ class _Merger:
 
     def __init__(self, units: Sequence[Unit]):
         self.units = units
-        self.batches: list[InputBatch | None] = [None] * len(units)
+        self.batches: list[InputBatch | UnitFailure | None] = [None] * len(units)
         self.next = 0
         self.owner: dict[str, Unit] = {}
 
-    def add(self, index: int, batch: InputBatch) -> None:
+    def add(self, index: int, batch: InputBatch | UnitFailure) -> None:
         self.batches[index] = batch
+        if isinstance(batch, UnitFailure):
+            log.warning("could not read %s", batch.error)
         while self.next < len(self.units) and self.batches[self.next] is not None:
-            self._check(self.units[self.next], self.batches[self.next])  # type: ignore[arg-type]
+            done = self.batches[self.next]
+            if isinstance(done, InputBatch):
+                self._check(self.units[self.next], done)
             self.next += 1
 
     def _check(self, unit: Unit, batch: InputBatch) -> None:
@@ -325,7 +386,10 @@ class _Merger:
 
     def result(self) -> list[InputBatch]:
         assert self.next == len(self.units)
-        return [b for b in self.batches if b is not None]
+        return [b for b in self.batches if isinstance(b, InputBatch)]
+
+    def failures(self) -> list[UnitFailure]:
+        return [b for b in self.batches if isinstance(b, UnitFailure)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,11 +411,17 @@ class EngineSpec:
     kb_tables: tuple[str, ...]
     kb_replace: bool
     kb_sha256: str
+    build_source: str = "--build"
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
     def of(
-        cls, fasta: str | Path, build: Build | None, kb: KnowledgeBase, absolute: bool
+        cls,
+        fasta: str | Path,
+        build: Build | None,
+        kb: KnowledgeBase,
+        absolute: bool,
+        build_source: str = "--build",
     ) -> EngineSpec:
         shipped = [t.path for t in kb.tables if t.path.startswith("varannot.data/")]
         extra = [t.path for t in kb.tables if not t.path.startswith("varannot.data/")]
@@ -363,6 +433,7 @@ class EngineSpec:
             tuple(str(Path(p).resolve()) for p in extra),
             not shipped,
             kb.sha256,
+            build_source,
         )
 
     def make(self) -> Engine:
@@ -373,7 +444,9 @@ class EngineSpec:
                 f"{kb.sha256[:12]} in a worker, {self.kb_sha256[:12]} in the parent)",
                 source=",".join(self.kb_tables) or "knowledge base",
             )
-        return Engine(self.fasta, self.build, kb)
+        engine = Engine(self.fasta, self.build, kb)
+        engine.build_source = self.build_source
+        return engine
 
 
 _worker_engine: Engine | None = None
@@ -387,9 +460,9 @@ def _init_worker(spec: EngineSpec) -> None:
     _worker_engine = spec.make()
 
 
-def _pool_read(unit: Unit, opts: RunOptions) -> InputBatch:
+def _pool_read(unit: Unit, opts: RunOptions) -> InputBatch | UnitFailure:
     assert _worker_engine is not None, "worker started without _init_worker"
-    return read_unit(_worker_engine, unit, opts)
+    return read_unit_safe(_worker_engine, unit, opts)
 
 
 def _cached_engine(spec: EngineSpec) -> Engine:
@@ -404,11 +477,17 @@ def _cached_engine(spec: EngineSpec) -> Engine:
         return eng
 
 
-def _dask_read(spec: EngineSpec, unit: Unit, opts: RunOptions) -> InputBatch:
+def _dask_read(spec: EngineSpec, unit: Unit, opts: RunOptions) -> InputBatch | UnitFailure:
     """Dask task: read a unit from absolute paths, then give it back the user's file names."""
     absolute = replace(unit, paths=tuple(str(Path(p).resolve()) for p in unit.paths))
-    batch = read_unit(_cached_engine(spec), absolute, opts)
-    _relabel(batch, dict(zip(absolute.paths, unit.paths, strict=True)))
+    batch = read_unit_safe(_cached_engine(spec), absolute, opts)
+    names = dict(zip(absolute.paths, unit.paths, strict=True))
+    if isinstance(batch, UnitFailure):
+        error = batch.error
+        for a, u in names.items():
+            error = error.replace(a, u)
+        return UnitFailure(unit, error)
+    _relabel(batch, names)
     return batch
 
 
@@ -468,7 +547,7 @@ def _read_serial(
 ) -> None:
     for u in units:
         log.debug("reading %s", u.label)
-        merger.add(u.index, read_unit(engine, u, opts))
+        merger.add(u.index, read_unit_safe(engine, u, opts))
         tick()
 
 
@@ -487,7 +566,7 @@ def _read_pool(
         initargs=(spec,),
     )
     try:
-        futures: dict[Future[InputBatch], int] = {
+        futures: dict[Future[InputBatch | UnitFailure], int] = {
             ex.submit(_pool_read, u, opts): u.index for u in units
         }
         for fut in as_completed(futures):
@@ -584,6 +663,7 @@ class RunResult:
     batches: list[InputBatch]
     timings: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, Path] = field(default_factory=dict)
+    failures: list[UnitFailure] = field(default_factory=list)
 
 
 def execute_run(
@@ -610,12 +690,27 @@ def execute_run(
     Raises :class:`~varannot.errors.InputError` for unreadable inputs and duplicate samples.
     """
     t0 = time.perf_counter()
-    files = expand_inputs(inputs, exclude=out_dir)
+    sheet = read_samplesheet(samplesheet) if samplesheet is not None else None
+    missing: list[str] = []
+    if not inputs and sheet is None and not hgvs:
+        raise InputError("no inputs: give files, a run directory, --samplesheet or --hgvs")
+    if not inputs and sheet is not None:
+        # the sheet is the list of inputs: a file it names that is absent is that sample's
+        # failure, not the run's
+        inputs = []
+        for f in sheet.files():
+            (inputs if Path(f).is_file() else missing).append(f)
+    files = expand_inputs(inputs, exclude=out_dir) if inputs else []
     sheet_warnings: list[str] = []
     entries: dict[str, SheetEntry] = {}
-    if samplesheet is not None:
-        entries, sheet_warnings = read_samplesheet(samplesheet).match(files)
+    if sheet is not None:
+        entries, sheet_warnings = sheet.match(files + missing)
     units = plan_units(files, entries, options.trace_sample)
+    missing_units = [
+        Unit(len(units) + i, "trace" if is_trace(f) else "vcf", (f,), e.sample, None, True)
+        for i, f in enumerate(missing)
+        if (e := entries.get(f)) is not None
+    ]
     engine = Engine(fasta, build, kb)
     opts = replace(options)
     if out_dir is not None and opts.plot_dir is None and any(u.kind == "trace" for u in units):
@@ -630,24 +725,29 @@ def execute_run(
         # stdin can only be read here, in the parent.
         _read_serial(engine, stdin_units, opts, merger, tick)
         if dask_scheduler:
-            spec = EngineSpec.of(fasta, engine.build, kb, absolute=True)
+            spec = EngineSpec.of(fasta, engine.build, kb, True, engine.build_source)
             _read_dask(dask_scheduler, spec, file_units, opts, merger, tick)
         elif jobs > 1 and len(file_units) > 1:
-            spec = EngineSpec.of(fasta, engine.build, kb, absolute=False)
+            spec = EngineSpec.of(fasta, engine.build, kb, False, engine.build_source)
             _read_pool(spec, file_units, opts, jobs, merger, tick)
         else:
             _read_serial(engine, file_units, opts, merger, tick)
     batches = merger.result()
     for source, listed in (hgvs or {}).items():
         batches.append(engine.read_hgvs(listed, source=source))
+    failures = merger.failures() + [
+        UnitFailure(u, f"{u.label}: file not found") for u in missing_units
+    ]
+    units = units + missing_units
     if out_dir is not None:
         _plots_relative_to(batches, out_dir)
     t_read = time.perf_counter()
 
     doc = engine.run(batches, opts)
     doc.warnings.extend(sheet_warnings)
+    add_failures(doc, engine, units, failures, opts)
     t_call = time.perf_counter()
-    result = RunResult(doc, units, batches)
+    result = RunResult(doc, units, batches, failures=failures)
     if out_dir is not None:
         result.outputs = write_run_folder(doc, units, out_dir)
     t_write = time.perf_counter()
@@ -663,10 +763,78 @@ def execute_run(
     return result
 
 
+def add_failures(
+    doc: ResultDocument,
+    engine: Engine,
+    units: Sequence[Unit],
+    failures: Sequence[UnitFailure],
+    opts: RunOptions,
+) -> None:
+    """Put units that could not be read into the document, where a reader looks for them.
+
+    Each becomes an input with its ``error`` (at its place among the inputs, so inputs and
+    units stay paired) and its samples get ``not_assessed`` for every drug with the reason.
+    A sample that another file did provide keeps what that file showed, but a "no known
+    resistance" it would have had becomes ``not_assessed``: the unread file might hold the
+    resistance allele.
+    """
+    if not failures:
+        return
+    failed = {f.unit.index: f for f in failures}
+    read = iter(doc.inputs)
+    inputs: list[InputSummary] = []
+    for u in units:
+        f = failed.get(u.index)
+        if f is None:
+            inputs.append(next(read))
+        else:
+            inputs.append(
+                InputSummary(
+                    source=",".join(u.paths),
+                    kind=u.kind,
+                    samples=f.samples,
+                    records_read=0,
+                    records_outside_genes=0,
+                    error=f.error,
+                )
+            )
+    doc.inputs = inputs + list(read)  # HGVS lists come after the units
+    # the drugs this run calls (a sample with nothing seen lists each of them)
+    drugs = [(c.drug, c.drug_class) for c in engine._sample("-", [], [], None, opts).calls]
+    by_name = {s.sample: s for s in doc.samples}
+    for f in failures:
+        reason = f"not assessed: {f.error}"
+        for name in f.samples:
+            s = by_name.get(name)
+            if s is None:
+                s = SampleOut(
+                    sample=name,
+                    sources=[",".join(f.unit.paths)],
+                    calls=[
+                        CallOut(
+                            drug=d,
+                            drug_class=dc,
+                            call="not_assessed",
+                            coverage="not_covered",
+                            caveats=[reason],
+                        )
+                        for d, dc in drugs
+                    ],
+                )
+                doc.samples.append(s)
+                by_name[name] = s
+                continue
+            s.sources.append(",".join(f.unit.paths))
+            for c in s.calls:
+                c.caveats.append(reason)
+                if c.call == "no_known_resistance":
+                    c.call = "not_assessed"
+
+
 def summary_text(result: RunResult, out_dir: Path | None = None) -> str:
     """The end-of-run lines for stderr: what was read, what was skipped and why, the calls."""
     doc = result.doc
-    n_vcf = sum(1 for u in result.units if u.kind == "vcf")
+    n_vcf = sum(1 for u in result.units if u.kind != "trace")
     n_traces = sum(len(u.paths) for u in result.units if u.kind == "trace")
     n_files = n_vcf + n_traces
     variants = sum(len(s.variants) for s in doc.samples)
@@ -697,8 +865,17 @@ def summary_text(result: RunResult, out_dir: Path | None = None) -> str:
             counts[c.call] = counts.get(c.call, 0) + 1
     order = ("resistant", "likely_resistant", "not_assessed", "no_known_resistance")
     lines.append("calls (sample x drug): " + ", ".join(f"{k} {counts.get(k, 0)}" for k in order))
+    if result.failures:
+        n = len(result.failures)
+        lines.append(
+            f"{n} input{'s' * (n != 1)} could not be read (their samples are not_assessed; "
+            "exit code 4):"
+        )
+        lines.extend(f"  {f.error}" for f in result.failures)
     if out_dir is not None:
-        lines.append(f"wrote {out_dir}/report.html, calls.tsv, variants.tsv, results.json, vcf/")
+        lines.append(
+            f"wrote {out_dir}/report.html, calls.tsv, variants.tsv, errors.tsv, results.json, vcf/"
+        )
     return "".join(f"varannot: {ln}\n" for ln in lines)
 
 
@@ -776,6 +953,8 @@ def write_input_vcfs(doc: ResultDocument, units: Sequence[Unit], vcf_dir: Path) 
 
     # HGVS lists come after the units and have no input VCF to annotate
     for unit, inp in zip(units, doc.inputs[: len(units)], strict=True):
+        if inp.error is not None:
+            continue
         if unit.kind == "trace":
             rows = [r for p in unit.paths for r in by_source.get(p, [])]
             dst = name(unit.sample or inp.samples[0], ".traces.vcf")
@@ -811,18 +990,20 @@ def write_input_vcfs(doc: ResultDocument, units: Sequence[Unit], vcf_dir: Path) 
 
 
 def write_run_folder(doc: ResultDocument, units: Sequence[Unit], out_dir: Path) -> dict[str, Path]:
-    """calls.tsv, variants.tsv, results.json, vcf/*, report.html (plots/ came from the readers).
+    """calls.tsv, variants.tsv, errors.tsv, results.json, vcf/*, report.html (plots/ came from
+    the readers). errors.tsv always exists: a header alone says no input failed.
 
     The report is written last, so its presence means the folder is complete.
     """
     from .report import render_report
-    from .writers import calls_tsv, to_json, variants_tsv
+    from .writers import calls_tsv, errors_tsv, to_json, variants_tsv
 
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
     for fname, fn in (
         ("calls.tsv", calls_tsv),
         ("variants.tsv", variants_tsv),
+        ("errors.tsv", errors_tsv),
         ("results.json", to_json),
     ):
         _atomic_text(out_dir / fname, fn(doc))
@@ -831,7 +1012,9 @@ def write_run_folder(doc: ResultDocument, units: Sequence[Unit], out_dir: Path) 
     for source, path in vcfs.items():
         outputs[f"vcf:{source}"] = path
     links = {src: p.relative_to(out_dir).as_posix() for src, p in vcfs.items()}
-    report = render_report(doc, out_dir, links, ["calls.tsv", "variants.tsv", "results.json"])
+    report = render_report(
+        doc, out_dir, links, ["calls.tsv", "variants.tsv", "errors.tsv", "results.json"]
+    )
     _atomic_text(out_dir / "report.html", report)
     outputs["report.html"] = out_dir / "report.html"
     return outputs

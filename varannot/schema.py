@@ -118,6 +118,9 @@ class InputSummary(BaseModel):
     records_outside_genes: int
     skipped: list[SkippedOut] = Field(default_factory=list)
     details: dict[str, object] = Field(default_factory=dict)
+    error: str | None = Field(
+        default=None, description="why this input could not be read (its samples: not_assessed)"
+    )
 
 
 class ResultDocument(BaseModel):

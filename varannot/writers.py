@@ -10,12 +10,13 @@ from .schema import ResultDocument
 CALL_COLUMNS = [
     "sample", "drug", "drug_class", "call", "coverage", "rule_ids", "variants",
     "protein_changes", "protein_changes_legacy", "vaf", "levels", "citations", "uncovered_loci",
-    "caveats", "kb_version",
+    "caveats", "kb_version", "kb_sha256",
 ]  # fmt: skip
 VARIANT_COLUMNS = [
     "sample", "chrom", "pos", "ref", "alt", "gene", "transcript", "consequence", "hgvs_c",
     "hgvs_p", "protein_change", "hgvs_p_legacy", "protein_change_legacy", "genotype", "depth",
     "alt_depth", "vaf", "vaf_source", "filter", "flags", "rule_ids", "source", "record",
+    "kb_version", "kb_sha256",
 ]  # fmt: skip
 
 
@@ -45,6 +46,7 @@ def _table(columns: list[str], rows: list[dict[str, object]]) -> str:
 def calls_tsv(doc: ResultDocument) -> str:
     """One row per sample x drug (the resistance calls)."""
     kbv = doc.knowledge_base.version if doc.knowledge_base else ""
+    kbs = doc.knowledge_base.sha256 if doc.knowledge_base else ""
     rows: list[dict[str, object]] = []
     for s in doc.samples:
         for c in s.calls:
@@ -73,6 +75,7 @@ def calls_tsv(doc: ResultDocument) -> str:
                     "uncovered_loci": c.uncovered_loci,
                     "caveats": " | ".join(c.caveats),
                     "kb_version": kbv,
+                    "kb_sha256": kbs,
                 }
             )
     return _table(CALL_COLUMNS, rows)
@@ -80,10 +83,28 @@ def calls_tsv(doc: ResultDocument) -> str:
 
 def variants_tsv(doc: ResultDocument) -> str:
     """Every annotated allele in the four genes (excluded ones too, flagged)."""
+    kb = {
+        "kb_version": doc.knowledge_base.version if doc.knowledge_base else "",
+        "kb_sha256": doc.knowledge_base.sha256 if doc.knowledge_base else "",
+    }
     rows: list[dict[str, object]] = []
     for s in doc.samples:
         for v in [*s.variants, *s.excluded_variants]:
             d = v.model_dump()
             d["sample"] = s.sample
+            d.update(kb)
             rows.append(d)
     return _table(VARIANT_COLUMNS, rows)
+
+
+ERROR_COLUMNS = ["source", "kind", "samples", "error"]
+
+
+def errors_tsv(doc: ResultDocument) -> str:
+    """One row per input that could not be read (a header alone: none failed)."""
+    rows: list[dict[str, object]] = [
+        {"source": i.source, "kind": i.kind, "samples": i.samples, "error": i.error}
+        for i in doc.inputs
+        if i.error is not None
+    ]
+    return _table(ERROR_COLUMNS, rows)

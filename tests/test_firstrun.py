@@ -1,0 +1,243 @@
+"""A first run that just works (issue 14): output paths, exit codes, failed inputs, help text.
+
+VCFs are small hand-written files at real GRCh38 coordinates (BCL2 G101V chr18:63318365 C>A);
+the GRCh37 one declares the real GRCh37 length of chromosome 17 (81,195,210 bp). The reference
+is the ``kb_fasta`` fixture (real TP53/BAX/BCL2 sequence from ``../shared``, SYNTHETIC MEN1).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from varannot.calls import Thresholds
+from varannot.cli import app
+from varannot.run import plan_units
+
+runner = CliRunner()
+HEADER = (
+    "##fileformat=VCFv4.2\n{contig}"
+    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{sample}\n"
+)
+G101V = "chr18\t63318365\t.\tC\tA\t50\tPASS\t.\tGT:AD\t0/1:60,40\n"
+
+
+def vcf(path: Path, sample: str, *records: str, contig: str = "") -> Path:
+    path.write_text(HEADER.format(sample=sample, contig=contig) + "".join(records))
+    return path
+
+
+def tsv(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+@pytest.fixture
+def detected_fasta(kb_fasta: dict[str, Path], tmp_path: Path) -> Path:
+    """The GRCh38 test FASTA with the manifest `reference fetch` writes: build detected."""
+    d = tmp_path / "ref"
+    d.mkdir()
+    fa = d / "GRCh38.regions.fa"
+    shutil.copy(kb_fasta["GRCh38"], fa)
+    (d / "GRCh38.manifest.json").write_text(json.dumps({"build": "GRCh38", "fasta": fa.name}))
+    return fa
+
+
+def test_output_paths_are_checked_before_any_work(
+    tmp_path: Path, kb_fasta: dict[str, Path]
+) -> None:
+    good = vcf(tmp_path / "P002.vcf", "P002", G101V)
+    (tmp_path / "afile").write_text("x")
+    ref = ["--fasta", str(kb_fasta["GRCh38"]), "--build", "GRCh38", "-q"]
+    cases = [
+        (["-o", str(tmp_path / "nodir/x.json")], f"-o {tmp_path}/nodir/x.json: the directory "
+         f"{tmp_path}/nodir does not exist"),
+        (["-o", str(tmp_path)], f"-o {tmp_path}: is a directory; give a file name"),
+        (["--out-dir", str(tmp_path / "afile")], f"--out-dir {tmp_path}/afile: exists and is "
+         "not a directory"),
+        (["--out-dir", "/proc/nope"], "--out-dir /proc/nope: cannot write there: No such file "
+         "or directory"),
+    ]  # fmt: skip
+    for extra, message in cases:
+        res = runner.invoke(app, ["annotate", str(good), *ref, *extra])
+        assert (res.exit_code, res.stderr, res.stdout) == (2, f"varannot: error: {message}\n", "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["P002.vcf", "afile"]
+    # a probe that made directories takes them back when the run then fails
+    res = runner.invoke(
+        app, ["annotate", str(tmp_path / "nope.vcf"), *ref, "--out-dir", str(tmp_path / "a/b")]
+    )
+    assert res.exit_code == 2 and not (tmp_path / "a").exists()
+
+
+def test_a_run_goes_on_past_unreadable_inputs(tmp_path: Path, detected_fasta: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    vcf(run / "P002.vcf", "P002", G101V)
+    # a GRCh37 file (chr17 of GRCh37 is 81,195,210 bp) in a run whose FASTA is GRCh38
+    vcf(run / "B37.vcf", "NA12878", contig="##contig=<ID=17,length=81195210>\n")
+    (run / "broken.vcf").write_text("this is not a VCF\n")
+    outs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        res = runner.invoke(
+            app,
+            ["annotate", str(run), "-f", str(detected_fasta), "--out-dir", str(out), "-j", jobs],
+        )
+        assert res.exit_code == 4, res.output
+        outs[jobs] = out
+        errors = tsv(out / "errors.tsv")
+        assert [(e["source"], e["samples"]) for e in errors] == [
+            (f"{run}/B37.vcf", "B37"),
+            (f"{run}/broken.vcf", "broken"),
+        ]
+        # the build came from the FASTA: the message says so and blames no flag
+        assert errors[0]["error"] == (
+            f"{run}/B37.vcf, line 2: contig 17 has length 81195210 (GRCh37) but the run is "
+            f"GRCh38 (detected from the FASTA {detected_fasta})"
+        )
+        assert "--build" not in res.stderr
+        assert errors[1]["error"].startswith(f"{run}/broken.vcf")
+        assert "2 inputs could not be read (their samples are not_assessed; exit code 4):" in (
+            res.stderr
+        )
+    assert (outs["1"] / "errors.tsv").read_text() == (outs["2"] / "errors.tsv").read_text()
+    assert (outs["1"] / "calls.tsv").read_text() == (outs["2"] / "calls.tsv").read_text()
+    out = outs["1"]
+    calls = tsv(out / "calls.tsv")
+    by_sample: dict[str, set[str]] = {}
+    for c in calls:
+        by_sample.setdefault(c["sample"], set()).add(c["call"])
+    assert by_sample["B37"] == by_sample["broken"] == {"not_assessed"}
+    assert "resistant" in by_sample["P002"]
+    b37 = [c for c in calls if c["sample"] == "B37"]
+    assert b37[0]["caveats"].startswith(f"not assessed: {run}/B37.vcf, line 2: contig 17")
+    doc = json.loads((out / "results.json").read_text())
+    assert [i["source"].rsplit("/", 1)[1] for i in doc["inputs"]] == [
+        "B37.vcf",
+        "P002.vcf",
+        "broken.vcf",
+    ]
+    assert [i["error"] is None for i in doc["inputs"]] == [False, True, False]
+    # every output carries the knowledge base's sha256
+    sha = doc["knowledge_base"]["sha256"]
+    assert {c["kb_sha256"] for c in calls} == {sha}
+    assert {v["kb_sha256"] for v in tsv(out / "variants.tsv")} == {sha}
+    report = (out / "report.html").read_text()
+    assert "could not be read" in report and "B37.vcf, line 2: contig 17 has length" in report
+    assert sorted(p.name for p in (out / "vcf").iterdir()) == ["P002.annotated.vcf"]
+
+
+def test_a_samplesheet_alone_lists_the_inputs(tmp_path: Path, kb_fasta: dict[str, Path]) -> None:
+    vcf(tmp_path / "P002.vcf", "P002", G101V)
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("sample,file\nPAT-1,P002.vcf\nPAT-2,gone.vcf\n")
+    res = runner.invoke(
+        app,
+        ["annotate", "--samplesheet", str(sheet), "-f", str(kb_fasta["GRCh38"]),
+         "--build", "GRCh38", "--format", "tsv", "-q"],
+    )  # fmt: skip
+    assert res.exit_code == 4, res.output
+    calls = tsv_text(res.stdout)
+    assert {c["sample"] for c in calls} == {"PAT-1", "PAT-2"}
+    assert {c["call"] for c in calls if c["sample"] == "PAT-2"} == {"not_assessed"}
+    assert {c["caveats"] for c in calls if c["sample"] == "PAT-2"} == {
+        f"not assessed: {tmp_path}/gone.vcf: file not found"
+    }
+    assert [c["call"] for c in calls if (c["sample"], c["drug"]) == ("PAT-1", "venetoclax")] == [
+        "resistant"
+    ]
+    res = runner.invoke(app, ["annotate", "-f", str(kb_fasta["GRCh38"])])
+    assert (res.exit_code, res.stderr) == (
+        2,
+        "varannot: error: give at least one INPUT (a file or a run directory), --samplesheet "
+        "or --hgvs\n",
+    )
+
+
+def tsv_text(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(text.splitlines(), delimiter="\t"))
+
+
+def test_samples_are_named_by_file_unless_told(tmp_path: Path) -> None:
+    names = ["S1.F.ab1", "S1.R.ab1", "het.ab1", "het.scf", "P9.vcf"]
+    for n in names:
+        (tmp_path / n).write_bytes(b"")
+    files = [str(tmp_path / n) for n in names]
+    units = plan_units(files, {})
+    assert [(u.kind, u.sample, [Path(p).name for p in u.paths]) for u in units] == [
+        ("trace", "S1", ["S1.F.ab1", "S1.R.ab1"]),  # forward and reverse reads of S1
+        ("trace", "het.ab1", ["het.ab1"]),  # the same name in two formats: two reads
+        ("trace", "het.scf", ["het.scf"]),
+        ("vcf", None, ["P9.vcf"]),  # a VCF's samples come from its header
+    ]
+
+
+def test_table_format_names_the_call_the_drug_and_the_variant(
+    tmp_path: Path, kb_fasta: dict[str, Path]
+) -> None:
+    good = vcf(tmp_path / "P002.vcf", "P002", G101V)
+    res = runner.invoke(
+        app,
+        ["annotate", str(good), "-f", str(kb_fasta["GRCh38"]), "--build", "GRCh38",
+         "--format", "table", "-q"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = [ln.split("│")[1:-1] for ln in res.stdout.splitlines() if ln.startswith("│")]
+    cells = [" ".join(" ".join(r[i] for r in rows).split()) for i in range(5)]
+    assert cells[:2] == ["P002", "resistant"]
+    assert cells[2].startswith("resistant: venetoclax ")  # the other drugs: counted
+    assert re.fullmatch(r"BCL2 G101V VAF 40% \[level [A-E]\]", cells[3])
+    assert "knowledge base " in res.stdout
+    # piped without --format: the JSON document
+    res = runner.invoke(
+        app, ["annotate", str(good), "-f", str(kb_fasta["GRCh38"]), "--build", "GRCh38", "-q"]
+    )
+    assert json.loads(res.stdout)["samples"][0]["sample"] == "P002"
+
+
+def _commands(group: typer.main.click.Group, prefix: list[str]):  # type: ignore[no-untyped-def]
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            yield from _commands(cmd, [*prefix, name])
+        else:
+            yield [*prefix, name], cmd
+
+
+def test_help_fits_80_columns_shows_defaults_and_documents_every_option() -> None:
+    root = typer.main.get_command(app)
+    seen = 0
+    for path, cmd in _commands(root, []):  # type: ignore[arg-type]
+        for p in cmd.params:
+            if p.param_type_name == "option":
+                assert getattr(p, "help", None), f"{' '.join(path)} {p.opts} has no help"
+        res = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "80"})
+        assert res.exit_code == 0
+        for line in res.stdout.splitlines():
+            assert len(line) <= 80, line
+            assert "…" not in line, line
+            assert not re.search(r"<(list|str|int|float|bool|path)\b", line), line
+        seen += 1
+    assert seen >= 6
+    text = " ".join(runner.invoke(app, ["annotate", "--help"]).stdout.split())
+    th = Thresholds()
+    for opt, value in (
+        ("--min-depth N", th.min_depth),
+        ("--reporting-vaf VAF", th.reporting_vaf),
+        ("--detection-floor VAF", th.detection_floor),
+    ):
+        assert re.search(
+            re.escape(opt) + r" [^\[]*\[default: " + re.escape(str(value)) + r"\]", text
+        )
+    assert (
+        "--detection-floor VAF VAF below which a match is listed but not called [default: 0.01]"
+        in text
+    )

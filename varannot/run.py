@@ -687,7 +687,9 @@ def execute_run(
     workers must see the input, FASTA and output paths. Output order never depends on either.
     ``hgvs`` maps a source (``--hgvs``, a list file) to its entries: one more batch each,
     after the files; an entry's sample may also be in a file (its variants then add up).
-    Raises :class:`~varannot.errors.InputError` for unreadable inputs and duplicate samples.
+    An input that cannot be read is a :class:`UnitFailure` in ``RunResult.failures`` (its
+    samples ``not_assessed``) and the run goes on. Raises :class:`~varannot.errors.InputError`
+    for duplicate samples, missing command-line files, or when no input could be read.
     """
     t0 = time.perf_counter()
     sheet = read_samplesheet(samplesheet) if samplesheet is not None else None
@@ -739,6 +741,13 @@ def execute_run(
         UnitFailure(u, f"{u.label}: file not found") for u in missing_units
     ]
     units = units + missing_units
+    if failures and not batches:
+        # nothing could be read: that is an unusable input (exit 2), not a run with gaps
+        more = len(failures) - 1
+        raise InputError(
+            failures[0].error
+            + (f" (and {more} more input{'s' * (more != 1)} could not be read)" if more else "")
+        )
     if out_dir is not None:
         _plots_relative_to(batches, out_dir)
     t_read = time.perf_counter()

@@ -41,7 +41,7 @@ def ann(
         (7675994, "C", "T", "c.375G>A", "p.(Thr125=)", "T125=",
          ["splice_region_variant", "synonymous_variant"]),
         (7676593, "A", "G", "c.2T>C", "p.(Met1?)", "M1?", ["start_lost"]),
-        (7669610, "C", "G", "c.1181G>C", "p.(Ter394SerextTer10)", "*394Sext*10", ["stop_lost"]),
+        (7669610, "C", "G", "c.1181G>C", "p.(Ter394SerextTer9)", "*394Sext*9", ["stop_lost"]),
         (7669610, "C", "T", "c.1181G>A", "p.(Ter394=)", "*394=", ["stop_retained_variant"]),
         # intronic offsets and splice sites
         (7675989, "C", "T", "c.375+5G>A", None, None, ["splice_region_variant", "intron_variant"]),

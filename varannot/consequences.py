@@ -1,13 +1,14 @@
 """Effect of one allele on one transcript: SO consequences, HGVS c. and the predicted protein.
 
 Works on minimal plus-strand alleles (see ``normalize``). The allele is first shifted 3' in
-the transcript's direction (HGVS rule), never across an exon/intron boundary; the shifted
-form is used for both the c. name and the consequences so that the two always agree.
+the transcript's direction (HGVS rule), across exon/intron borders and the same on both
+strands; the shifted form is used for both the c. name and the consequences so that the two
+always agree. The edge conventions are listed in README ("HGVS conventions").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import hgvs
 from .models import ProteinChange
@@ -109,32 +110,15 @@ class Effect:
     flags: list[str]
 
 
-def _segment(tx: Transcript, pos: int) -> tuple[int, int]:
-    """The exon, intron or flank containing ``pos`` (limits for HGVS shifting)."""
-    idx = tx.exon_index(pos)
-    if idx is not None:
-        return tx.exons[idx]
-    if pos < tx.start:
-        return (pos - 100000, tx.start - 1)
-    if pos > tx.end:
-        return (tx.end + 1, pos + 100000)
-    lo = max(e for s, e in tx.exons if e < pos) + 1
-    hi = min(s for s, e in tx.exons if s > pos) - 1
-    return lo, hi
-
-
 def shift_3prime(ctx: TranscriptContext, pos: int, ref: str, alt: str) -> tuple[int, str, str]:
+    """HGVS 3' rule: move a minimal indel as far 3' on the transcript strand as the sequence
+    allows, across exon/intron borders, the same on both strands; it stops only at N."""
     if bool(ref) == bool(alt):
         return pos, ref, alt
-    tx = ctx.tx
-    first = pos if ref else pos - 1
-    last = pos + len(ref) - 1 if ref else pos
-    seg_lo, seg_hi = _segment(tx, first if ref else pos)
-    if ref and not (seg_lo <= first and last <= seg_hi):
-        return pos, ref, alt  # spans a boundary: leave as is
-    if tx.strand == 1:
-        return shift_right(ctx.window, pos, ref, alt, seg_hi)
-    return shift_left(ctx.window, pos, ref, alt, seg_lo)
+    w = ctx.window
+    if ctx.tx.strand == 1:
+        return shift_right(w, pos, ref, alt, w.end)
+    return shift_left(w, pos, ref, alt, w.start + 1)
 
 
 def _site_terms(tx: Transcript, g: int, c: CPos, terms: set[str]) -> None:
@@ -163,18 +147,38 @@ def _site_terms(tx: Transcript, g: int, c: CPos, terms: set[str]) -> None:
         terms.add("3_prime_UTR_variant")
 
 
-def effect(ctx: TranscriptContext, pos: int, ref: str, alt: str) -> Effect:
-    """Annotate minimal plus-strand alleles (``pos`` 1-based; insertions sit before ``pos``)."""
+_NON_CODING = frozenset(
+    {
+        "5_prime_UTR_variant",
+        "3_prime_UTR_variant",
+        "upstream_gene_variant",
+        "downstream_gene_variant",
+        "intron_variant",
+        "splice_region_variant",
+        "splice_donor_variant",
+        "splice_acceptor_variant",
+    }
+)
+_SPLICE_SITE = frozenset({"splice_donor_variant", "splice_acceptor_variant"})
+
+
+def effect(ctx: TranscriptContext, pos: int, ref: str, alt: str, shift: bool = True) -> Effect:
+    """Annotate minimal plus-strand alleles (``pos`` 1-based; insertions sit before ``pos``).
+
+    ``shift=False`` annotates the allele where it is given (the oracle test uses it to name
+    differences that are only bcftools' left-aligned position)."""
     tx = ctx.tx
     if not ref and not alt:
         c = tx.genomic_to_c(pos)
         return Effect([], f"{tx.accession}:c.{c}=", None, None, None, ["no_change"])
-    pos, ref, alt = shift_3prime(ctx, pos, ref, alt)
+    if shift:
+        pos, ref, alt = shift_3prime(ctx, pos, ref, alt)
     minus = tx.strand == -1
     t_ref = hgvs.revcomp(ref) if minus else ref
     t_alt = hgvs.revcomp(alt) if minus else alt
     flags: list[str] = []
     terms: set[str] = set()
+    named_cds = False  # the c. name covers coding bases (a dup of stop-codon bases)
 
     # --- c. name ---------------------------------------------------------------------------
     if ref:
@@ -190,19 +194,16 @@ def effect(ctx: TranscriptContext, pos: int, ref: str, alt: str) -> Effect:
         else:
             kind = "delins"
         c1, c2 = str(c_first), (None if lo == hi else str(c_last))
-        span = range(lo, hi + 1)
     else:
         n = len(alt)
         if minus:
             before = hgvs.revcomp(ctx.window.get(pos, pos + n - 1))
             dup_lo, dup_hi = pos, pos + n - 1
-        else:
-            before = ctx.window.get(pos - n, pos - 1)
-            dup_lo, dup_hi = pos - n, pos - 1
-        if minus:
             after = hgvs.revcomp(ctx.window.get(pos - n, pos - 1))
             after_lo, after_hi = pos - n, pos - 1
         else:
+            before = ctx.window.get(pos - n, pos - 1)
+            dup_lo, dup_hi = pos - n, pos - 1
             after = ctx.window.get(pos, pos + n - 1)
             after_lo, after_hi = pos, pos + n - 1
         if before != t_alt and after == t_alt:
@@ -213,77 +214,85 @@ def effect(ctx: TranscriptContext, pos: int, ref: str, alt: str) -> Effect:
             a_, b_ = tx.genomic_to_c(dup_lo), tx.genomic_to_c(dup_hi)
             c_first, c_last = (b_, a_) if minus else (a_, b_)
             c1, c2 = str(c_first), (None if n == 1 else str(c_last))
-            span = range(dup_lo, dup_hi + 1)
+            named_cds = any(c.region == "cds" and c.offset == 0 for c in (a_, b_))
         else:
             kind = "ins"
             a_, b_ = tx.genomic_to_c(pos - 1), tx.genomic_to_c(pos)
             c_first, c_last = (b_, a_) if minus else (a_, b_)
             c1, c2 = str(c_first), str(c_last)
-            span = range(pos - 1, pos + 1)
         lo, hi = pos - 1, pos
     hgvs_c = hgvs.format_c(tx.accession, c1, c2, kind, t_ref, t_alt)
 
-    # --- consequences per base ---------------------------------------------------------------
-    cpos = [(g, tx.genomic_to_c(g)) for g in span]
+    # --- consequences ------------------------------------------------------------------------
+    protein: ProteinChange | None = None
+    coding = False  # the protein was predicted from sequence
     if ref:
+        cpos = [(g, tx.genomic_to_c(g)) for g in range(lo, hi + 1)]
         for g, c in cpos:
             _site_terms(tx, g, c, terms)
-    else:
-        # an insertion sits between two bases: a term applies when both flanks agree
-        (g1, c1p), (g2, c2p) = cpos[0], cpos[-1]
-        t1: set[str] = set()
-        t2: set[str] = set()
-        _site_terms(tx, g1, c1p, t1)
-        _site_terms(tx, g2, c2p, t2)
-        both = t1 & t2
-        terms |= both
-        for extra in ("splice_region_variant",):
-            if extra in t1 | t2:
-                terms.add(extra)
-        if (t1 ^ t2) & {"splice_donor_variant", "splice_acceptor_variant", "intron_variant"}:
-            terms.add("splice_region_variant")
-        if kind == "dup" and both == set() and not (t1 | t2):
-            pass
-
-    exonic = all(c.offset == 0 and tx.exon_index(g) is not None for g, c in cpos)
-    contiguous = True
-    if exonic and len(cpos) > 1:
-        t_first = tx.genomic_to_tx(cpos[0][0]) or 0
-        t_last = tx.genomic_to_tx(cpos[-1][0]) or 0
-        contiguous = abs(t_last - t_first) == len(cpos) - 1
-    if ref:
-        in_cds = any(c.region == "cds" and c.offset == 0 for _, c in cpos)
-    else:  # an insertion is coding only between two coding bases
-        in_cds = all(c.region == "cds" and c.offset == 0 for _, c in cpos)
-        if not in_cds and exonic_pair(cpos) == ("cds", "3utr"):
-            terms.add("3_prime_UTR_variant")
-
-    protein: ProteinChange | None = None
-    if in_cds:
-        if exonic and contiguous:
-            protein, coding_terms = _protein_effect(ctx, lo, hi, bool(ref), t_alt, kind)
-            terms |= coding_terms
-            if protein.kind == "unknown":
-                flags.append("protein_unpredictable_reference_N")
-        else:
-            terms.add("coding_sequence_variant")
+        exonic = all(c.offset == 0 and tx.exon_index(g) is not None for g, c in cpos)
+        t_lo, t_hi = tx.genomic_to_tx(lo), tx.genomic_to_tx(hi)
+        contiguous = exonic and t_lo is not None and t_hi is not None
+        if contiguous and t_lo is not None and t_hi is not None:
+            contiguous = abs(t_hi - t_lo) == hi - lo
+        if any(c.region == "cds" and c.offset == 0 for _, c in cpos):
+            if contiguous and t_lo is not None and t_hi is not None:
+                ts, te = min(t_lo, t_hi) - 1, max(t_lo, t_hi)  # 0-based half-open on tx
+                protein, coding_terms = _protein_effect(ctx, ts, te, t_alt)
+                terms |= coding_terms
+                coding = True
+            else:
+                terms.add("coding_sequence_variant")
+                protein = hgvs.unknown(tx.protein)
+        elif terms & _SPLICE_SITE and tx.cds_start <= lo <= tx.cds_end:
             protein = hgvs.unknown(tx.protein)
-    elif (
-        terms & {"splice_donor_variant", "splice_acceptor_variant"}
-        and tx.cds_start <= lo <= tx.cds_end
-    ):
-        protein = hgvs.unknown(tx.protein)
-    if protein is None and not terms & {
-        "5_prime_UTR_variant", "3_prime_UTR_variant", "upstream_gene_variant",
-        "downstream_gene_variant", "intron_variant", "splice_region_variant",
-        "splice_donor_variant", "splice_acceptor_variant",
-    }:  # fmt: skip
+        exon_gs = [g for g, c in cpos if c.offset == 0]
+    else:
+        # an insertion sits between two bases (g5, g3 in transcript order)
+        g5, g3 = (pos, pos - 1) if minus else (pos - 1, pos)
+        t5, t3 = tx.genomic_to_tx(g5), tx.genomic_to_tx(g3)
+        s5: set[str] = set()
+        s3: set[str] = set()
+        _site_terms(tx, g5, tx.genomic_to_c(g5), s5)
+        _site_terms(tx, g3, tx.genomic_to_c(g3), s3)
+        exon_gs = [g for g, t in ((g5, t5), (g3, t3)) if t is not None]
+        inside = tx.start <= min(g5, g3) and max(g5, g3) <= tx.end
+        if (t5 is None and t3 is None) or not inside:
+            # intronic or outside: a term holds when both flanks agree; next to a splice
+            # site (both dinucleotides intact) it is splice-region intron sequence
+            terms |= s5 & s3
+            if "splice_region_variant" in terms or (s5 ^ s3) & _SPLICE_SITE:
+                terms.add("splice_region_variant")
+                if terms.isdisjoint(_SPLICE_SITE):
+                    terms.add("intron_variant")
+        else:
+            # between two exon bases, or at an exon/intron junction (the splice dinucleotide
+            # stays intact, so the inserted bases are exonic: c.673-1_673insC is coding)
+            point = t5 if t5 is not None else (t3 or 1) - 1  # insert after tx[point] (1-based)
+            near_border = "splice_region_variant" in s5 & s3 or (t5 is None) != (t3 is None)
+            if near_border:
+                terms.add("splice_region_variant")
+            if tx.cds_tx_start <= point < tx.cds_tx_end:
+                protein, coding_terms = _protein_effect(ctx, point, point, t_alt)
+                terms |= coding_terms
+                coding = True
+            elif point < tx.cds_tx_start:
+                terms.add("5_prime_UTR_variant")
+            else:
+                terms.add("3_prime_UTR_variant")
+                if point == tx.cds_tx_end and named_cds:
+                    # a dup of stop-codon bases lands after the intact stop: named in the CDS
+                    terms.add("stop_retained_variant")
+                    protein = hgvs.unchanged(tx.protein)
+    if protein is None and terms.isdisjoint(_NON_CODING):
         terms.add("coding_sequence_variant")
+    if coding and protein is not None and protein.kind == "unknown":
+        flags.append("protein_unpredictable_reference_N")
 
     # exon / intron numbers
     n_ex = len(tx.exons)
     exon_no = intron_no = None
-    idxs = {tx.exon_index(g) for g, c in cpos if c.offset == 0}
+    idxs = {tx.exon_index(g) for g in exon_gs}
     idxs.discard(None)
     if idxs:
         nums = sorted(i + 1 for i in idxs if i is not None)
@@ -296,97 +305,107 @@ def effect(ctx: TranscriptContext, pos: int, ref: str, alt: str) -> Effect:
     return Effect(consequence, hgvs_c, protein, exon_no, intron_no, flags)
 
 
+def _inframe_terms(delta: int) -> set[str]:
+    if delta > 0:
+        return {"inframe_insertion"}
+    if delta < 0:
+        return {"inframe_deletion"}
+    return set()
+
+
 def _protein_effect(
-    ctx: TranscriptContext, lo: int, hi: int, has_ref: bool, t_alt: str, kind: str
+    ctx: TranscriptContext, ts: int, te: int, t_alt: str
 ) -> tuple[ProteinChange, set[str]]:
-    """Predicted protein for an exonic change touching the CDS (genomic lo..hi)."""
+    """Predicted protein for an exonic change ``tx_seq[ts:te] -> t_alt`` touching the CDS.
+
+    Conventions (README, "HGVS conventions"): the protein is compared whole, so the change is
+    named 3'-most at protein level; a change equivalent to a UTR-only change keeps the start or
+    stop (``p.(=)``); a frameshift whose first new residue is a stop is named as nonsense but
+    listed as both stop_gained and frameshift_variant; an in-frame change that removes the stop
+    is named from its first changed residue to the new stop (``p.(Asp393GlufsTer10)``).
+    """
     tx = ctx.tx
     acc = tx.protein
-    tg_lo, tg_hi = tx.genomic_to_tx(lo) or 0, tx.genomic_to_tx(hi) or 0
-    t_a, t_b = min(tg_lo, tg_hi), max(tg_lo, tg_hi)  # 1-based transcript coords
-    if has_ref:
-        ts, te = t_a - 1, t_b  # 0-based half-open on tx
-    else:
-        ts = te = t_b - 1  # insertion before the 3' flank (tx orientation)
-    cds0 = tx.cds_tx_start - 1
+    seq = ctx.tx_seq
     ref_prot = ctx.protein
     n_codons = len(ref_prot)
-    cs = ts - cds0
-    ce = te - cds0
-    if cs < 3 and ce > 0 or (not has_ref and 0 < cs < 3):
-        if kind == "sub" or kind == "delins" and te - ts == len(t_alt):
-            new = ctx.tx_seq[cds0:ts] + t_alt + ctx.tx_seq[te : cds0 + 3]
-            if new[:3] == "ATG":
-                return hgvs.synonymous(acc, "M", 1), {"start_retained_variant"}
-        if "X" in ref_prot[:1]:
-            return hgvs.unknown(acc, 1), {"coding_sequence_variant"}
-        return hgvs.ProteinChange(acc, "p.(Met1?)", "M1?", "start_lost", 1, 1, "M", ""), {
-            "start_lost"
-        }
-    if cs < 0:  # 5'UTR-into-CDS changes not touching codon 1 cannot happen; be safe
-        return hgvs.unknown(acc), {"coding_sequence_variant"}
+    cds0 = tx.cds_tx_start - 1  # 0-based index of c.1
+    cds_end = tx.cds_tx_end  # 0-based end (exclusive) of the stop codon
     delta = len(t_alt) - (te - ts)
-    c0 = cs // 3
-    c1 = max(ce - 1, cs) // 3
-    touches_stop = c1 >= n_codons - 1
     frameshift = delta % 3 != 0
-    new_stop = False
-    head = ctx.tx_seq[cds0 + c0 * 3 : ts] + t_alt  # only the changed stretch is rebuilt
+    stop_hit = ts < cds_end and te > cds_end - 3 if te > ts else cds_end - 3 < ts < cds_end
+
+    # --- start codon ---------------------------------------------------------------------
+    if (ts < cds0 + 3 and te > cds0) or (te == ts and cds0 < ts < cds0 + 3):
+        alt_tx = seq[:ts] + t_alt + seq[te:]
+        if alt_tx.endswith(seq[cds0:]):  # the same as a 5'UTR change: the ATG is intact
+            return hgvs.unchanged(acc), {"start_retained_variant", "5_prime_UTR_variant"}
+        if "X" in ref_prot[:1] or "N" in alt_tx[cds0 : cds0 + 3]:
+            return hgvs.unknown(acc, 1), {"coding_sequence_variant"}
+        if delta == 0 and alt_tx[cds0 : cds0 + 3] == "ATG":
+            return hgvs.synonymous(acc, "M", 1), {"start_retained_variant"}
+        lost = hgvs.ProteinChange(acc, "p.(Met1?)", "M1?", "start_lost", 1, 1, "M", "")
+        return lost, {"start_lost"} | (_coarse_terms(frameshift, delta) if delta else set())
+    if stop_hit and (t_alt + seq[te : te + cds_end - ts])[: cds_end - ts] == seq[ts:cds_end]:
+        # the same as a 3'UTR change: the stop codon is intact
+        return hgvs.unchanged(acc), {"stop_retained_variant", "3_prime_UTR_variant"}
+
+    # --- the alternative protein ---------------------------------------------------------
+    cs, ce = ts - cds0, te - cds0
+    c0 = cs // 3
+    c1 = min(max(ce - 1, cs) // 3, n_codons - 1)
+    touches_stop = c1 >= n_codons - 1
+    head = seq[cds0 + c0 * 3 : ts] + t_alt  # only the changed stretch is rebuilt
     if frameshift or touches_stop:
-        tail = hgvs.translate(head + ctx.tx_seq[te:], to_stop=True)
+        tail = hgvs.translate(head + seq[te:], to_stop=True)
         alt_prot = ref_prot[:c0] + tail
-        window_ref = ref_prot[c0:]
-        window_alt = tail  # may run off the transcript end without a stop
     else:
-        w_alt = head + ctx.tx_seq[te : cds0 + (c1 + 1) * 3]
-        aa = hgvs.translate(w_alt)
+        aa = hgvs.translate(head + seq[te : cds0 + (c1 + 1) * 3])
         if "*" in aa:
-            aa = aa[: aa.index("*") + 1]
-            alt_prot = ref_prot[:c0] + aa
-            new_stop = True
+            alt_prot = ref_prot[:c0] + aa[: aa.index("*") + 1]
         else:
             alt_prot = ref_prot[:c0] + aa + ref_prot[c1 + 1 :]
-        window_ref = ref_prot[c0 : c1 + 1]
-        window_alt = aa
-    if "X" in window_ref or "X" in window_alt[:-1] or (window_alt and window_alt[-1] == "X"):
+    if "X" in ref_prot[c0 : c1 + 1]:
         return hgvs.unknown(acc, c0 + 1), _coarse_terms(frameshift, delta)
-    # first difference
+    k = alt_prot.find("X", c0)
+    if k >= 0:  # unknown sequence (N) downstream: the new C-terminus is unknown
+        alt_prot = alt_prot[:k]
+    lr, la = n_codons, len(alt_prot)
     p = c0
-    lr, la = len(ref_prot), len(alt_prot)
     while p < lr and p < la and ref_prot[p] == alt_prot[p]:
         p += 1
     if p >= lr and p >= la:
         aa0 = ref_prot[c0]
         term = "stop_retained_variant" if aa0 == "*" else "synonymous_variant"
         return hgvs.synonymous(acc, aa0, c0 + 1), {term}
-    if "X" in alt_prot[p : alt_prot.find("*", p) + 1 if "*" in alt_prot[p:] else la]:
+    if p >= la or p >= lr:  # the alternative ran into unknown sequence or off the transcript
         return hgvs.unknown(acc, p + 1), _coarse_terms(frameshift, delta)
-    if p >= lr:
-        return hgvs.unknown(acc, lr), _coarse_terms(frameshift, delta)
-    truncated = new_stop or (touches_stop and not frameshift and la < lr)
+    has_stop = alt_prot.endswith("*")
+
     if frameshift:
+        terms = {"frameshift_variant"}
+        if alt_prot[p] == "*":  # first new residue is a stop: nonsense name, both terms
+            terms.add("stop_gained")
+        elif ref_prot[p] == "*" or stop_hit:
+            terms.add("stop_lost")
+        return hgvs.protein_change(acc, ref_prot, alt_prot, p, lr, la, frameshift=True), terms
+
+    base = _inframe_terms(delta)
+    # where the stop ends up relative to where the in-frame change would put it
+    moved = (la - lr - delta // 3) if has_stop else 1
+    if moved > 0:  # the reference stop is lost: extension (or new C-terminus)
         pc = hgvs.protein_change(acc, ref_prot, alt_prot, p, lr, la, frameshift=True)
-        if pc.kind == "nonsense":
-            return pc, {"stop_gained"}
-        if pc.kind == "stop_lost":
-            return pc, {"stop_lost", "frameshift_variant"}
-        return pc, {"frameshift_variant"}
-    if truncated or (p < la and alt_prot[p] == "*" and ref_prot[p] != "*"):
-        k = alt_prot.find("*", p)
-        if k < 0:
-            return hgvs.unknown(acc, p + 1), _coarse_terms(frameshift, delta)
-        pc = hgvs.protein_change(
-            acc, ref_prot, alt_prot, p, p + max(k - p, 1), k + 1, frameshift=False
-        )
-        terms = {"stop_gained"}
-        if delta > 0:
-            terms.add("inframe_insertion")
-        elif delta < 0:
-            terms.add("inframe_deletion")
-        return pc, terms
-    if p < lr and ref_prot[p] == "*":
-        pc = hgvs.protein_change(acc, ref_prot, alt_prot, p, lr, la, frameshift=True)
-        return pc, {"stop_lost"}
+        if pc.kind == "frameshift":
+            pc = replace(pc, kind="stop_lost")
+        return pc, {"stop_lost"} | base
+    if moved < 0:  # a new stop inside the changed codons
+        if alt_prot[p] == "*":
+            pc = hgvs.protein_change(acc, ref_prot, alt_prot, p, p + 1, p + 1, frameshift=False)
+        else:
+            pc = hgvs.protein_change(
+                acc, ref_prot, alt_prot, p, max(c1 + 1, p + 1), la, frameshift=False
+            )
+        return pc, {"stop_gained"} | base
     s = 0
     while s < lr - p and s < la - p and ref_prot[lr - 1 - s] == alt_prot[la - 1 - s]:
         s += 1
@@ -394,10 +413,10 @@ def _protein_effect(
     if "X" in ref_prot[max(p - 1, 0) : lr - s + 1] or "X" in alt_prot[p : la - s]:
         return hgvs.unknown(acc, p + 1), _coarse_terms(frameshift, delta)
     pc = hgvs.protein_change(acc, ref_prot, alt_prot, p, lr - s, la - s, frameshift=False)
-    if delta > 0:
-        return pc, {"inframe_insertion"}
-    if delta < 0:
-        return pc, {"inframe_deletion"}
+    if stop_hit:  # the stop codon was rewritten but is still where the frame expects it
+        base = base | {"stop_retained_variant"}
+    if base:
+        return pc, base
     if pc.kind in ("missense", "delins"):
         return pc, {"missense_variant"}
     return pc, {"protein_altering_variant"}
@@ -406,14 +425,4 @@ def _protein_effect(
 def _coarse_terms(frameshift: bool, delta: int) -> set[str]:
     if frameshift:
         return {"frameshift_variant"}
-    if delta > 0:
-        return {"inframe_insertion"}
-    if delta < 0:
-        return {"inframe_deletion"}
-    return {"coding_sequence_variant"}
-
-
-def exonic_pair(cpos: list[tuple[int, CPos]]) -> tuple[str, ...]:
-    """Regions of the two flanks of an insertion, in transcript order."""
-    regions = tuple(c.region for _, c in cpos if c.offset == 0)
-    return tuple(sorted(regions, key=("5utr", "cds", "3utr").index))
+    return _inframe_terms(delta) or {"coding_sequence_variant"}

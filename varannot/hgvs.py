@@ -140,7 +140,8 @@ def _extension(accession: str, ref: str, alt: str, p: int) -> ProteinChange:
     pos = p + 1
     a = alt[p] if p < len(alt) else "X"
     stop = alt.find("*", p + 1)
-    ter = str(stop - p + 1) if stop >= 0 else "?"
+    # HGVS counts the new stop from the first residue after the changed Ter
+    ter = str(stop - p) if stop >= 0 else "?"
     return ProteinChange(
         accession, f"p.(Ter{pos}{AA3[a]}extTer{ter})", f"*{pos}{a}ext*{ter}", "stop_lost",
         pos, pos, "*", a,
@@ -151,6 +152,11 @@ def synonymous(accession: str, aa: str, pos: int) -> ProteinChange:
     return ProteinChange(
         accession, f"p.({AA3[aa]}{pos}=)", f"{aa}{pos}=", "synonymous", pos, pos, aa, aa
     )
+
+
+def unchanged(accession: str) -> ProteinChange:
+    """The protein is predicted unchanged as a whole (an indel next to an intact start/stop)."""
+    return ProteinChange(accession, "p.(=)", "=", "synonymous")
 
 
 def unknown(accession: str, start: int | None = None) -> ProteinChange:

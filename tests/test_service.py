@@ -23,10 +23,10 @@ from fastapi.testclient import TestClient
 from varannot.annotate import Annotator
 from varannot.api import annotate_files
 from varannot.errors import HGVSParseError, VarannotError
-from varannot.jobs import DataDirLock, DataDirLocked, JobStore, database_url, jobs_table
 from varannot.knowledge import KnowledgeBase
 from varannot.protein_input import ProteinInputError, annotate_protein, parse_protein
 from varannot.service import ApiKey, EngineSet, ServiceSettings, create_app, sniff_vcf_build
+from varannot.service.jobs import DataDirLock, DataDirLocked, JobStore, database_url, jobs_table
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN1 = ROOT / "examples" / "run1.vcf"

@@ -289,7 +289,7 @@ def test_graceful_stop_hands_the_running_job_back(
 ) -> None:
     """SIGTERM (docker stop): a job that cannot finish within the grace period goes back to the
     queue without using up an attempt."""
-    from varannot.jobs import JobStore, database_url
+    from varannot.service.jobs import JobStore, database_url
 
     data = tmp_path / "data"
     vcf = big_vcf(tmp_path / "big.vcf", kb_fasta["GRCh38"], 25_000)

@@ -50,7 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from .errors import VarannotError
+from ..errors import VarannotError
 
 log = logging.getLogger("varannot.jobs")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,44 @@ def test_console_script_stdout_is_clean(fetched: Path) -> None:
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("sample\tchrom\tpos\tref\talt\tgene")
     assert len(lines) == 1 + 5  # header; A: MEN1, BCL2, TP53 (filtered, listed); B: TP53, BAX
+
+
+def test_readme_main_job_example_run(fetched: Path, tmp_path: Path) -> None:
+    """examples/run: resistant, likely resistant, clean (covered) and a SYNTHETIC trace sample."""
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "examples" / "run", run, ignore=shutil.ignore_patterns("*.ab1"))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "make_traces.py"), str(fetched), str(run)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in run.iterdir()) == [
+        "P01.vcf",
+        "P02.vcf",
+        "P03.g.vcf",
+        "S04.F.ab1",
+        "S04.R.ab1",
+    ]
+    out = tmp_path / "example-out"
+    res = runner.invoke(app, ["annotate", str(run), "--fasta", str(fetched), "--out-dir", str(out)])
+    assert res.exit_code == 0, res.output
+    calls: dict[str, dict[str, tuple[str, str]]] = {}
+    lines = (out / "calls.tsv").read_text().splitlines()
+    head = lines[0].split("\t")
+    for ln in lines[1:]:
+        r = dict(zip(head, ln.split("\t"), strict=True))
+        calls.setdefault(r["sample"], {})[r["drug"]] = (r["call"], r["coverage"])
+    assert list(calls) == ["P01", "P02", "P03", "S04"]
+    assert calls["P01"]["venetoclax"] == ("resistant", "unknown")
+    assert calls["P02"]["venetoclax"] == ("likely_resistant", "unknown")
+    assert set(calls["P03"].values()) == {("no_known_resistance", "covered")}
+    # the reads cover TP53 exon 5 only: menin-inhibitor loci are not assessed, not "clean"
+    assert calls["S04"]["ziftomenib"] == ("not_assessed", "not_covered")
+    assert calls["S04"]["idasanutlin"][0] in ("resistant", "likely_resistant")
+    variants = (out / "variants.tsv").read_text()
+    assert (
+        "S04\tchr17\t7675088\tC\tT\tTP53\tNM_000546.6\tmissense_variant\tNM_000546.6:c.524G>A"
+        in (variants)
+    )

@@ -109,6 +109,7 @@ def test_run_folder_files_rows_and_streams(run38: Path, kb_fasta: dict[str, Path
         "varannot: skipped 0 records",
         res.stderr.splitlines()[2],  # call counts depend on the knowledge base's contents
         f"varannot: wrote {out}/report.html, calls.tsv, variants.tsv, errors.tsv, results.json, "
+        "variants.maf, "
         "vcf/",
     ]
     assert res.stderr.splitlines()[2].startswith("varannot: calls (sample x drug): resistant ")
@@ -122,6 +123,7 @@ def test_run_folder_files_rows_and_streams(run38: Path, kb_fasta: dict[str, Path
         "errors.tsv",
         "report.html",
         "results.json",
+        "variants.maf",
         "variants.tsv",
         "vcf/P001.annotated.vcf",
         "vcf/P002.annotated.vcf",

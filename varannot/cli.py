@@ -52,6 +52,7 @@ class Fmt(StrEnum):
     json = "json"
     tsv = "tsv"
     variants_tsv = "variants-tsv"
+    maf = "maf"
 
 
 class FailOn(StrEnum):
@@ -151,7 +152,8 @@ def annotate(
         typer.Option(
             "--format",
             help="table (summary for people), json (full document), tsv (calls: sample x "
-            "drug) or variants-tsv  [default: table on a terminal, json when piped or with -o]",
+            "drug), variants-tsv or maf (variants with HGVS and calls per row, for cBioPortal/"
+            "maftools)  [default: table on a terminal, json when piped or with -o]",
             show_default=False,
         ),
     ] = None,
@@ -340,7 +342,10 @@ def annotate(
 
         print_summary(result, out_dir, file=output)
     elif out_dir is None or output is not None:
-        text = {Fmt.json: to_json, Fmt.tsv: calls_tsv, Fmt.variants_tsv: variants_tsv}[fmt](doc)
+        from .maf import to_maf
+
+        writer = {Fmt.json: to_json, Fmt.tsv: calls_tsv, Fmt.variants_tsv: variants_tsv}
+        text = to_maf(doc) if fmt == Fmt.maf else writer[fmt](doc)
         if output:
             try:
                 output.write_text(text)

@@ -883,7 +883,8 @@ def summary_text(result: RunResult, out_dir: Path | None = None) -> str:
         lines.extend(f"  {f.error}" for f in result.failures)
     if out_dir is not None:
         lines.append(
-            f"wrote {out_dir}/report.html, calls.tsv, variants.tsv, errors.tsv, results.json, vcf/"
+            f"wrote {out_dir}/report.html, calls.tsv, variants.tsv, errors.tsv, results.json, "
+            "variants.maf, vcf/"
         )
     return "".join(f"varannot: {ln}\n" for ln in lines)
 
@@ -999,11 +1000,12 @@ def write_input_vcfs(doc: ResultDocument, units: Sequence[Unit], vcf_dir: Path) 
 
 
 def write_run_folder(doc: ResultDocument, units: Sequence[Unit], out_dir: Path) -> dict[str, Path]:
-    """calls.tsv, variants.tsv, errors.tsv, results.json, vcf/*, report.html (plots/ came from
-    the readers). errors.tsv always exists: a header alone says no input failed.
+    """calls.tsv, variants.tsv, errors.tsv, results.json, variants.maf, vcf/*, report.html
+    (plots/ came from the readers). errors.tsv always exists: a header alone says no input failed.
 
     The report is written last, so its presence means the folder is complete.
     """
+    from .maf import to_maf
     from .report import render_report
     from .writers import calls_tsv, errors_tsv, to_json, variants_tsv
 
@@ -1014,6 +1016,7 @@ def write_run_folder(doc: ResultDocument, units: Sequence[Unit], out_dir: Path) 
         ("variants.tsv", variants_tsv),
         ("errors.tsv", errors_tsv),
         ("results.json", to_json),
+        ("variants.maf", to_maf),
     ):
         _atomic_text(out_dir / fname, fn(doc))
         outputs[fname] = out_dir / fname
@@ -1022,7 +1025,10 @@ def write_run_folder(doc: ResultDocument, units: Sequence[Unit], out_dir: Path) 
         outputs[f"vcf:{source}"] = path
     links = {src: p.relative_to(out_dir).as_posix() for src, p in vcfs.items()}
     report = render_report(
-        doc, out_dir, links, ["calls.tsv", "variants.tsv", "errors.tsv", "results.json"]
+        doc,
+        out_dir,
+        links,
+        ["calls.tsv", "variants.tsv", "errors.tsv", "results.json", "variants.maf"],
     )
     _atomic_text(out_dir / "report.html", report)
     outputs["report.html"] = out_dir / "report.html"

@@ -221,8 +221,10 @@ def read_hgvs_file(path: str | Path, sample: str | None = None) -> list[VariantE
     return out
 
 
-def entries_from_strings(texts: Sequence[str], sample: str | None = None) -> list[VariantEntry]:
+def entries_from_strings(
+    texts: Sequence[str], sample: str | None = None, prefix: str = "--hgvs"
+) -> list[VariantEntry]:
     """``--hgvs`` values (and API strings): records are ``--hgvs 1``, ``--hgvs 2``..."""
     return [
-        VariantEntry(record=f"--hgvs {i}", hgvs=t, sample=sample) for i, t in enumerate(texts, 1)
+        VariantEntry(record=f"{prefix} {i}", hgvs=t, sample=sample) for i, t in enumerate(texts, 1)
     ]

@@ -190,10 +190,15 @@ def test_unplaceable_real_trace_is_skipped_not_fatal() -> None:
         [shared_traces() / "biopython_Tests_Abi/empty.ab1"], sample=None, references=[ref]
     )
     assert batch.samples == ["empty"]
-    assert batch.observations == [] and batch.coverage == {}
-    assert batch.skipped.counts == {"trace not placed on any reference region": 1}
+    # coverage is known and empty: nothing was seen (not "unknown" like a plain VCF)
+    assert batch.observations == [] and batch.coverage == {"empty": []}
+    assert batch.skipped.counts == {"trace too short": 1}
     info = det(batch)["traces"][0]
-    assert info["placed"] is False and info["reason"] == "only 0 usable bases after trimming"
+    assert info["placed"] is False and info["status"] == "too_short"
+    assert info["reason"] == "too short: 0 base calls (A/C/G/T) in 5; at least 40 needed"
+    assert det(batch)["failed_traces"] == [
+        {"trace": "empty.ab1", "status": "too_short", "reason": info["reason"]}
+    ]
 
 
 # --- damaged files, made in tmp from a synthetic read
@@ -689,7 +694,7 @@ def test_synthetic_unplaced_trace_and_no_false_calls_on_clean_reads(
     assert batch.observations == []
     assert batch.skipped.counts == {"trace not placed on any reference region": 1}
     assert batch.skipped.examples["trace not placed on any reference region"] == [
-        "junk.ab1: no 12-base seed matches any reference region"
+        "junk.ab1: not placed: no 12-base seed matches any reference region"
     ]
     assert batch.records_read == 5 and len(batch.coverage["S7"]) == 4
 
@@ -705,3 +710,15 @@ def test_mott_trim_keeps_the_best_stretch() -> None:
 def test_call_traces_rejects_nonsense_ratio(tp53_region: ReferenceRegion) -> None:
     with pytest.raises(ValueError, match="ratio"):
         call_traces([], sample="x", references=[tp53_region], ratio=1.5)
+
+
+def test_plots_are_written_as_png(tp53: str, tp53_region: ReferenceRegion, tmp_path: Path) -> None:
+    """Plot timing lives in benchmarks/trace_throughput.py --plots (no wall clock in tests)."""
+    from varannot.traceplot import plot_trace_site
+
+    t = simulate_trace(tp53, [], start=g(7674000), length=500, seed=81).to_trace()
+    for k in range(3):
+        out = plot_trace_site(
+            t, 120 + 40 * k, tmp_path / f"p{k}.png", ref_bases={120 + 40 * k: "A"}
+        )
+        assert Path(out).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -158,10 +158,10 @@ class Engine:
             ReferenceRegion(f"{gene} {w.chrom}:{w.start}-{w.end}", w.chrom, w.start, w.seq, gene)
             for gene, w in self.annotator.windows.items()
         ]
+        from .readers.trace import read_amplicon_fasta
+
         for f in extra:
-            fa = FastaReference(f)
-            for name in fa._fa.references:
-                seq = fa._fa.fetch(name).upper()
+            for name, seq in read_amplicon_fasta(f):
                 refs.append(ReferenceRegion(name, name, 1, seq, None))
         return refs
 
@@ -274,6 +274,7 @@ class Engine:
             )
             doc.samples[-1].sources = sources.get(sample, [])
             doc.samples[-1].traces = traces.get(sample, [])
+            _trace_failure_caveats(doc.samples[-1])
         return doc
 
     def _sample(
@@ -322,6 +323,24 @@ class Engine:
                 vo.rule_ids = [r.id for r in rules]
                 vo.classified = bool(rules)
         return out
+
+
+def _trace_failure_caveats(out: SampleOut) -> None:
+    """Name every trace of the sample that gave no evidence (and why) on each of its calls.
+
+    Such a trace adds nothing to coverage, so the loci it was meant to show stay not assessed;
+    the caveat says why, so a failed read is never mistaken for a clean one.
+    """
+    notes: list[str] = []
+    for details in out.traces:
+        failed = details.get("failed_traces")
+        for f in failed if isinstance(failed, list) else []:
+            if isinstance(f, dict):
+                notes.append(f"trace {f.get('trace')} gave no evidence: {f.get('reason')}")
+    if not notes:
+        return
+    for call in out.calls:
+        call.caveats.extend(n for n in notes if n not in call.caveats)
 
 
 def _canon(iv: CoveredInterval) -> CoveredInterval:

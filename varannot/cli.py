@@ -59,6 +59,7 @@ class FailOn(StrEnum):
     never = "never"
     resistant = "resistant"
     likely_resistant = "likely_resistant"
+    not_assessed = "not_assessed"  # anything but no_known_resistance (a gate for "all seen")
 
 
 class BuildOpt(StrEnum):
@@ -272,7 +273,11 @@ def annotate(
         ),
     ] = None,
     fail_on: Annotated[
-        FailOn, typer.Option(help="exit 3 when any sample has this call (or worse)")
+        FailOn,
+        typer.Option(
+            help="exit 3 when any sample has this call (or worse); not_assessed: any call "
+            "other than no_known_resistance"
+        ),
     ] = FailOn.never,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="no progress or info on stderr")
@@ -354,8 +359,14 @@ def annotate(
         else:
             sys.stdout.write(text)
     if fail_on != FailOn.never:
-        bad = {"resistant"} if fail_on == FailOn.resistant else {"resistant", "likely_resistant"}
-        if any(c.call in bad for s in doc.samples for c in s.calls):
+        if fail_on == FailOn.not_assessed:
+            hit = any(c.call != "no_known_resistance" for s in doc.samples for c in s.calls)
+        else:
+            bad = (
+                {"resistant"} if fail_on == FailOn.resistant else {"resistant", "likely_resistant"}
+            )
+            hit = any(c.call in bad for s in doc.samples for c in s.calls)
+        if hit:
             raise typer.Exit(3)
     if result.failures:
         raise typer.Exit(4)

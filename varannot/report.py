@@ -302,7 +302,8 @@ def _traces(s: SampleOut, out_dir: Path) -> str:
                     f"{pl.get('end')} ({pl.get('strand')}), identity {pl.get('identity')}"
                 )
             else:
-                where = f"not placed: {t.get('reason', '')}"
+                # the reason says which: not placed / too short / failed quality
+                where = f"no evidence from this trace: {t.get('reason', '')}"
             calls = ", ".join(
                 f"{c.get('variant')} {c.get('genotype')}"
                 for c in (t.get("calls") or [])

@@ -868,6 +868,18 @@ def summary_text(result: RunResult, out_dir: Path | None = None) -> str:
         lines.append(f"skipped {total} record{'s' * (total != 1)}: {why}")
     else:
         lines.append("skipped 0 records")
+    failed = [
+        f"{s.sample}: {f.get('trace')} ({f.get('reason')})"
+        for s in doc.samples
+        for d in s.traces
+        for f in (d.get("failed_traces") or [])  # type: ignore[attr-defined]
+        if isinstance(f, dict)
+    ]
+    if failed:
+        lines.append(
+            f"{len(failed)} trace{'s' * (len(failed) != 1)} gave no evidence (their loci are "
+            "not assessed): " + "; ".join(failed[:5]) + ("; ..." if len(failed) > 5 else "")
+        )
     counts: dict[str, int] = {}
     for s in doc.samples:
         for c in s.calls:

@@ -30,6 +30,7 @@ _COMPLEMENT = str.maketrans("ACGTRYKMSWBDHVNacgtrykmswbdhvn", "TGCAYRMKSWVHDBNtg
 _ABIF_TYPES = {1: "B", 2: "c", 3: "H", 4: "h", 5: "i", 7: "f", 8: "d", 18: "c", 19: "c"}
 # Element types the ABIF spec gives the tags we use (char 2, short 4, long 5, pString 18).
 _TAG_TYPES = {"DATA": {4, 5}, "PLOC": {4, 5}, "PBAS": {2}, "PCON": {1, 2}, "FWO_": {2}}
+_MAX_PHRED = 93  # highest phred quality any format can carry (FASTQ '~')
 
 
 @dataclass(slots=True)
@@ -250,10 +251,19 @@ def _read_abif(data: bytes, p: Path) -> Trace:
             raise InputError(f"no analysed channel data ({tag} missing)", source=src)
         channels[base] = np.asarray(values, dtype=np.float64).ravel()
 
-    qual_raw = raw.get("PCON2", raw.get("PCON1"))
+    qual_key = "PCON2" if "PCON2" in raw else "PCON1"
+    qual_raw = raw.get(qual_key)
     quals = None
     if qual_raw is not None:
         quals = np.frombuffer(_as_bytes(qual_raw), dtype=np.uint8).astype(np.int16)
+        if quals.size and int(quals.max()) == int(quals.min()):
+            # Real 3730 files carry an all-zero PCON2 when the basecaller wrote no QVs: such a
+            # track says nothing, and Mott trimming on it would discard the whole read.
+            notes.append(
+                f"quality track {qual_key} is constant ({int(quals[0])} at every base); "
+                "qualities derived from peak purity"
+            )
+            quals = None
     sample = raw.get("SMPL1")
     sample_name = _as_bytes(sample).decode("latin-1").strip() or None if sample else None
     return _finish(p, "ABIF", bases, quals, ploc, channels, sample_name, notes)
@@ -346,7 +356,20 @@ def _read_scf(data: bytes, p: Path) -> Trace:
         quals[m] = probs[base][m]
     notes: list[str] = []
     q: npt.NDArray[np.int16] | None = quals
-    if not quals.any():
+    if int(quals.max()) > _MAX_PHRED:
+        # Phred qualities stop at 93 (the FASTQ ceiling); larger "probabilities" come from a
+        # writer with another scale, and trusting them would let noise pass Mott trimming.
+        notes.append(
+            f"SCF base probabilities reach {int(quals.max())} (> {_MAX_PHRED}): not phred "
+            "qualities; derived from peak purity"
+        )
+        q = None
+    elif int(quals.max()) == int(quals.min()):
+        if quals.any():
+            notes.append(
+                f"SCF base probabilities are constant ({int(quals[0])} at every base); "
+                "qualities derived from peak purity"
+            )
         q = None
     return _finish(p, f"SCF {version}", bases, q, ploc, channels, None, notes)
 
@@ -393,7 +416,8 @@ def _finish(
     )
     if quals is None:
         trace.qualities = derived_qualities(trace)
-        notes.append("no base qualities in file; derived from peak purity")
+        if not any("derived from peak purity" in n for n in notes):
+            notes.append("no base qualities in file; derived from peak purity")
     elif len(quals) != n:
         raise InputError(f"{n} base calls but {len(quals)} quality values", source=src)
     else:
@@ -414,3 +438,54 @@ def derived_qualities(trace: Trace) -> npt.NDArray[np.int16]:
     q = np.clip(4.0 * purity_db, 2, 60)
     q[top < 1.0] = 0
     return q.astype(np.int16)
+
+
+# ------------------------------------------------------------------------------ amplicons
+
+
+def read_amplicon_fasta(path: str | Path) -> list[tuple[str, str]]:
+    """(name, sequence) records of a user's amplicon FASTA (``--trace-reference``).
+
+    Read whole and in memory: amplicon files are small, and indexing them through faidx would
+    write a ``.fai`` beside the user's file (we write nothing next to user files).
+    """
+    import gzip
+
+    p = Path(path)
+    src = str(p)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read FASTA: {exc.strerror or exc}", source=src) from exc
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    text = raw.decode("latin-1")
+    if not text.lstrip().startswith(">"):
+        raise InputError("not a FASTA file (it must start with '>')", source=src)
+    records: list[tuple[str, list[str]]] = []
+    seen: set[str] = set()
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith(">"):
+            name = line[1:].split()[0] if line[1:].split() else ""
+            if not name:
+                raise InputError(f"line {lineno}: record without a name", source=src)
+            if name in seen:
+                raise InputError(f"line {lineno}: duplicate record name {name!r}", source=src)
+            seen.add(name)
+            records.append((name, []))
+        else:
+            bad = sorted(set(line.upper()) - set("ACGTNRYKMSWBDHV"))
+            if bad:
+                raise InputError(
+                    f"line {lineno}: non-nucleotide characters {bad[:5]} in {records[-1][0]}",
+                    source=src,
+                )
+            records[-1][1].append(line.upper())
+    out = [(name, "".join(parts)) for name, parts in records]
+    empty = [name for name, seq in out if not seq]
+    if empty:
+        raise InputError(f"record {empty[0]!r} has no sequence", source=src)
+    return out

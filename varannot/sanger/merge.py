@@ -17,7 +17,17 @@ import numpy as np
 from ..models import CoveredInterval, InputBatch, Observation, ReferenceRegion, SkipReport
 from ..readers.trace import Trace, read_trace
 from .indel import _gap_calls, _het_indel_scan
-from .model import _BASE_INDEX, NOT_PLACED, VAF_SOURCE, Placement, TraceCall, TraceResult
+from .model import (
+    _BASE_INDEX,
+    _MIN_ALIGNED,
+    _MIN_CALLS,
+    _MIN_EXPLAINED,
+    STATUS_REASON,
+    VAF_SOURCE,
+    Placement,
+    TraceCall,
+    TraceResult,
+)
 from .place import place_trace
 from .snv import _columns, _snv_calls
 from .trim import blob_free_heights, mott_trim
@@ -31,14 +41,32 @@ def analyse_trace(
     min_quality: int = 20,
 ) -> TraceResult:
     """Trim, place and call one trace. Calls below ``min_quality`` go to ``low_quality``."""
-    heights = trace.peak_heights()
     trim = mott_trim(trace.qualities)
+    n_calls = sum(b in "ACGT" for b in trace.bases)
+    if n_calls < _MIN_CALLS:
+        why = f"too short: {n_calls} base calls (A/C/G/T) in {len(trace)}; at least {_MIN_CALLS} needed"
+        return TraceResult(trace, trim, None, why, status="too_short")
+    if trim[1] - trim[0] < _MIN_ALIGNED:
+        why = (
+            f"failed quality: only {trim[1] - trim[0]} usable bases after quality trimming "
+            f"(at least {_MIN_ALIGNED} needed)"
+        )
+        return TraceResult(trace, trim, None, why, status="failed_quality")
+    heights = trace.peak_heights()
     placement, reason = place_trace(
         trace, references, ratio=ratio, read_range=trim, heights=heights
     )
     result = TraceResult(trace=trace, trim=trim, placement=placement, reason=reason or None)
     if placement is None:
+        result.status = "not_placed"
+        result.reason = f"not placed: {reason}"
         return result
+    if placement.explained < _MIN_EXPLAINED:
+        trace.warnings.append(
+            f"only {placement.explained:.0%} of the high-quality bases align to "
+            f"{placement.region.name} (an exon read against a cDNA reference?); coverage is the "
+            "aligned span only"
+        )
     view = trace if placement.strand == "+" else trace.reverse_complement()
     vh = heights if placement.strand == "+" else view.peak_heights()
     result.trace, result.heights = view, vh
@@ -115,6 +143,7 @@ def _trace_details(res: TraceResult, path: Path) -> dict[str, object]:
         "bases": len(tr),
         "trim": {"start": res.trim[0] + 1, "end": res.trim[1]} if res.trim[1] > 0 else None,
         "placed": res.placement is not None,
+        "status": res.status,
         "warnings": list(tr.warnings),
     }
     pl = res.placement
@@ -212,9 +241,11 @@ def call_traces(
     )
     results = [analyse_trace(t, references, ratio=ratio, min_quality=min_quality) for t in traces]
     intervals: list[tuple[str, int, int]] = []
+    failed: list[dict[str, object]] = []
     for res, path in zip(results, files, strict=True):
         if res.placement is None:
-            batch.skipped.add(NOT_PLACED, f"{path.name}: {res.reason}")
+            batch.skipped.add(STATUS_REASON[res.status], f"{path.name}: {res.reason}")
+            failed.append({"trace": path.name, "status": res.status, "reason": res.reason})
         elif res.covered is not None:
             intervals.append((res.placement.region.chrom, res.covered[0], res.covered[1]))
 
@@ -322,14 +353,16 @@ def call_traces(
         best_calls.append((t_best, best))
 
     batch.observations = observations
-    if intervals:
-        batch.coverage[sample_id] = _merge_intervals(intervals)
+    # Always set, even empty: traces say exactly what was seen, and a sample whose reads all
+    # failed has seen nothing (every drug not assessed), unlike a plain VCF (coverage unknown).
+    batch.coverage[sample_id] = _merge_intervals(intervals)
     plots: list[dict[str, object]] = []
     if plot_dir is not None:
         plots = _make_plots(results, best_calls, highlight, plot_dir, sample_id)
     batch.details = {
         "traces": [_trace_details(r, p) for r, p in zip(results, files, strict=True)],
         "disagreements": disagreements,
+        "failed_traces": failed,
         "plots": plots,
         "parameters": {"ratio": ratio, "min_quality": min_quality},
     }

@@ -18,13 +18,32 @@ from ..models import ReferenceRegion
 from ..readers.trace import BASES, Trace
 
 NOT_PLACED = "trace not placed on any reference region"
+# Why a trace gave no evidence at all (skip-report reasons; every drug is then not assessed).
+TOO_SHORT = "trace too short"
+FAILED_QUALITY = "trace failed quality"
+TraceStatus = Literal["placed", "not_placed", "too_short", "failed_quality"]
+STATUS_REASON: dict[str, str] = {
+    "not_placed": NOT_PLACED,
+    "too_short": TOO_SHORT,
+    "failed_quality": FAILED_QUALITY,
+}
 VAF_SOURCE = "trace peak ratio"
 
 _K = 12  # seed length: unique enough in a 200 kb gene region, short enough for noisy reads
 _MAX_SEED_OCC = 16  # ignore seeds this repetitive in a region
 _MIN_SEEDS = 3
-_MIN_ALIGNED = 30  # reference bases a placement must span
-_MIN_IDENTITY = 0.80
+# Placement acceptance. Real amplicons (VWF exon reads, 45-690 bp at identity >= 0.99; the
+# Indigo het-deletion read, 0.987) pass; the junk seen in the field fails: an EMBOSS test read
+# on TP53 over 34 bp at 0.86, a bacterial read on BAX over 30 bp, an Alu cDNA read at 0.848.
+_MIN_CALLS = 40  # base calls a read needs at all (fewer: "too short")
+_MIN_ALIGNED = 40  # reference bases a placement must span
+_MIN_IDENTITY = 0.90
+# A read must be mostly explained: at least this share of its high-quality bases aligned ...
+_MIN_EXPLAINED = 0.5
+# ... unless the aligned part is near-perfect (an exon read against a cDNA/exon reference).
+_PARTIAL_IDENTITY = 0.97
+# The best placement must beat the next-best one elsewhere by this score ratio (uniqueness).
+_UNIQUE_RATIO = 0.9
 _CLIP_RUN = 8  # alignment ends are clipped back to this many consecutive matching columns
 _NOISE_WINDOW = 10  # bases either side for the local noise estimate
 _NOISE_FLOOR = 0.04
@@ -62,7 +81,8 @@ class Placement:
     cols_read: npt.NDArray[np.int64]
     cols_ref: npt.NDArray[np.int64]
     seeds: int
-    runner_up: str | None = None  # next-best region/strand when it was close
+    runner_up: str | None = None  # next-best placement elsewhere, when there was one
+    explained: float = 1.0  # share of the read's high-quality bases inside the alignment
 
     @property
     def genomic_start(self) -> int:
@@ -105,10 +125,14 @@ class TraceResult:
     trim: tuple[int, int]  # 0-based half-open, file orientation
     placement: Placement | None
     reason: str | None
+    status: TraceStatus = "placed"
     calls: list[TraceCall] = field(default_factory=list)
     low_quality: list[TraceCall] = field(default_factory=list)
     indel_scan: dict[str, object] = field(default_factory=dict)
     covered: tuple[int, int] | None = None  # genomic, inclusive
+    # Sites inside ``covered`` that are NOT evidence of wild type (a call was dropped there, or
+    # an indel could not be resolved): genomic inclusive spans with the reason.
+    holes: list[tuple[int, int, str]] = field(default_factory=list)
     heights: npt.NDArray[np.float64] | None = None
     columns: _Columns | None = None
 

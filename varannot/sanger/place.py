@@ -24,8 +24,11 @@ from .model import (
     _K,
     _MAX_SEED_OCC,
     _MIN_ALIGNED,
+    _MIN_EXPLAINED,
     _MIN_IDENTITY,
     _MIN_SEEDS,
+    _PARTIAL_IDENTITY,
+    _UNIQUE_RATIO,
     Placement,
 )
 
@@ -80,28 +83,39 @@ def _revcomp(seq: str) -> str:
     return seq.translate(str.maketrans("ACGTRYKMSWN", "TGCAYRMKSWN"))[::-1]
 
 
-def _best_diagonal(read: str, sequence: str) -> tuple[int, int]:
-    """(seed count, diagonal ref-read offset) of the densest diagonal band."""
+def _best_diagonals(read: str, sequence: str) -> list[tuple[int, int]]:
+    """(seed count, diagonal ref-read offset) of the two densest diagonal bands, best first.
+
+    The second band is the best one at least a read length away from the first: a repeat
+    (paralogous exon, Alu) the read could equally belong to.
+    """
     r_codes, r_pos = _kmers(read)
     if r_codes.size == 0:
-        return 0, 0
+        return []
     codes, pos = _region_index(sequence)
     lo = np.searchsorted(codes, r_codes, side="left")
     hi = np.searchsorted(codes, r_codes, side="right")
     cnt = hi - lo
     use = (cnt > 0) & (cnt <= _MAX_SEED_OCC)
     if not use.any():
-        return 0, 0
+        return []
     diags = np.concatenate(
         [pos[a:b] - rp for a, b, rp in zip(lo[use], hi[use], r_pos[use], strict=True)]
     )
     diags.sort()
-    # densest window of width 24 (allows a few small indels along one diagonal)
-    right = np.searchsorted(diags, diags + 24, side="right")
-    counts = right - np.arange(len(diags))
-    best = int(np.argmax(counts))
-    band = diags[best : right[best]]
-    return int(counts[best]), int(np.median(band))
+    out: list[tuple[int, int]] = []
+    for _ in range(2):
+        if diags.size == 0:
+            break
+        # densest window of width 24 (allows a few small indels along one diagonal)
+        right = np.searchsorted(diags, diags + 24, side="right")
+        counts = right - np.arange(len(diags))
+        best = int(np.argmax(counts))
+        band = diags[best : right[best]]
+        d = int(np.median(band))
+        out.append((int(counts[best]), d))
+        diags = diags[np.abs(diags - d) > len(read)]
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -164,44 +178,86 @@ def place_trace(
 ) -> tuple[Placement | None, str]:
     """Best placement of ``trace`` (file orientation) on any region, either strand.
 
-    Returns ``(placement, reason)``; placement is None with a reason when nothing fits.
-    ``read_range`` (file orientation) restricts the read to its usable part.
+    Returns ``(placement, reason)``; placement is None with a reason when nothing fits. A
+    placement must span ``_MIN_ALIGNED`` reference bases at identity ``_MIN_IDENTITY``, explain
+    most of the read's high-quality bases (or align near-perfectly: an exon read on a cDNA
+    reference) and be unique: a second location scoring within ``_UNIQUE_RATIO`` of the best
+    makes the read ambiguous. A failed read's reason names the best candidate, so a user can
+    tell an off-target read from a wrong reference. ``read_range`` (file orientation)
+    restricts seeding to the usable part of the read.
     """
     if heights is None:
         heights = trace.peak_heights()
-    lo, hi = read_range if read_range is not None else (0, len(trace))
+    n = len(trace)
+    lo, hi = read_range if read_range is not None else (0, n)
     if hi - lo < _MIN_ALIGNED:
         return None, f"only {hi - lo} usable bases after trimming"
     codes_fwd = iupac_read(heights, ratio)
     calls_fwd = "".join(BASES[k] for k in np.argmax(heights, axis=1).tolist())
-    n = len(trace)
     candidates: list[tuple[int, int, ReferenceRegion, Literal["+", "-"]]] = []
     for region in references:
         seq = region.sequence.upper()
         for strand in ("+", "-"):
             calls = calls_fwd[lo:hi] if strand == "+" else _revcomp(calls_fwd[lo:hi])
-            seeds, diag = _best_diagonal(calls, seq)
-            if seeds >= _MIN_SEEDS:
-                candidates.append((seeds, diag, region, strand))  # type: ignore[arg-type]
+            for seeds, diag in _best_diagonals(calls, seq):
+                if seeds >= _MIN_SEEDS:
+                    candidates.append((seeds, diag, region, strand))  # type: ignore[arg-type]
     if not candidates:
         return None, "no 12-base seed matches any reference region"
     candidates.sort(key=lambda c: -c[0])
-    seeds, diag, region, strand = candidates[0]
-    runner = None
-    if len(candidates) > 1 and candidates[1][0] >= 0.8 * seeds:
-        runner = f"{candidates[1][2].name}({candidates[1][3]})"
+    top = candidates[0][0]
+    tried: list[tuple[Placement, str]] = []
+    for c in candidates[:2]:
+        if c is candidates[0] or c[0] >= max(_MIN_SEEDS, 0.5 * top):
+            t = _align_candidate(codes_fwd, (lo, hi), *c)
+            if t is not None:
+                tried.append(t)
+    if not tried:
+        return None, "seeds found but local alignment failed"
+    tried.sort(key=lambda t: -t[0].score)
+    best, why = tried[0]
+    if why:
+        return None, f"{why}; best candidate {_describe(best)}"
+    if len(tried) > 1:
+        other = tried[1][0]
+        if other.score >= _UNIQUE_RATIO * best.score:
+            return None, (
+                f"placement not unique: {_describe(best)} (score {best.score:.0f}) and "
+                f"{_describe(other)} (score {other.score:.0f})"
+            )
+        best.runner_up = f"{_describe(other)} (score {other.score:.0f})"
+    return best, ""
+
+
+def _describe(pl: Placement) -> str:
+    return (
+        f"{pl.region.name} ({pl.strand}) {pl.region.chrom}:{pl.genomic_start}-{pl.genomic_end}, "
+        f"{pl.ref_end - pl.ref_start} bp at identity {pl.identity:.2f}"
+    )
+
+
+def _align_candidate(
+    codes_fwd: str,
+    trimmed: tuple[int, int],
+    seeds: int,
+    diag: int,
+    region: ReferenceRegion,
+    strand: Literal["+", "-"],
+) -> tuple[Placement, str] | None:
+    """Align the read at one seeded diagonal: (placement, why it fails or '') or None."""
+    n = len(codes_fwd)
+    lo, hi = trimmed
     # Align the whole read, not just the trimmed part: local alignment stops by itself where the
     # read turns to noise, and the mixed tail of a heterozygous indel is needed downstream.
-    read = codes_fwd if strand == "+" else _revcomp(codes_fwd)
+    codes = codes_fwd if strand == "+" else _revcomp(codes_fwd)
     diag = diag - (lo if strand == "+" else n - hi)
     seq = region.sequence.upper()
     w0 = max(0, diag - 60)
-    w1 = min(len(seq), diag + len(read) + 60)
-    res = _align(read, seq[w0:w1])
+    w1 = min(len(seq), diag + len(codes) + 60)
+    res = _align(codes, seq[w0:w1])
     if res is None:
-        return None, "seeds found but local alignment failed"
+        return None
     score, cols_read, cols_ref = res
-    codes = codes_fwd if strand == "+" else _revcomp(codes_fwd)
     cols_ref = np.where(cols_ref >= 0, cols_ref + w0, -1)
     match = np.array(
         [
@@ -214,36 +270,44 @@ def place_trace(
     # extends a few bases past an exon boundary or into a read's noisy end, and the mismatches
     # there would otherwise become homozygous "variants".
     if match.size < _CLIP_RUN:
-        return None, "no stretch of the alignment is clean enough to anchor the read"
+        return None
     windows = np.lib.stride_tricks.sliding_window_view(match, _CLIP_RUN)
     runs = np.asarray(windows.all(axis=1), dtype=bool)
     if not runs.any():
-        return None, "no stretch of the alignment is clean enough to anchor the read"
+        return None
     k0 = int(np.argmax(runs))
     k1 = int(len(runs) - 1 - np.argmax(runs[::-1])) + _CLIP_RUN
     cols_read, cols_ref, match = cols_read[k0:k1], cols_ref[k0:k1], match[k0:k1]
     both = (cols_read >= 0) & (cols_ref >= 0)
     ref_idx = cols_ref[both]
-    ref_span = int(ref_idx.max() - ref_idx.min() + 1) if ref_idx.size else 0
-    if ref_span < _MIN_ALIGNED:
-        return None, f"best local alignment spans only {ref_span} reference bases"
+    if ref_idx.size == 0:
+        return None
     identity = float(match.mean())
-    if identity < _MIN_IDENTITY:
-        return None, f"best local alignment identity {identity:.2f} < {_MIN_IDENTITY}"
-    return (
-        Placement(
-            region=region,
-            strand=strand,  # type: ignore[arg-type]
-            ref_start=int(ref_idx.min()),
-            ref_end=int(ref_idx.max()) + 1,
-            read_start=int(cols_read[cols_read >= 0].min()),
-            read_end=int(cols_read[cols_read >= 0].max()) + 1,
-            identity=round(identity, 4),
-            score=score,
-            cols_read=cols_read,
-            cols_ref=cols_ref,
-            seeds=seeds,
-            runner_up=runner,
-        ),
-        "",
+    pl = Placement(
+        region=region,
+        strand=strand,
+        ref_start=int(ref_idx.min()),
+        ref_end=int(ref_idx.max()) + 1,
+        read_start=int(cols_read[cols_read >= 0].min()),
+        read_end=int(cols_read[cols_read >= 0].max()) + 1,
+        identity=round(identity, 4),
+        score=score,
+        cols_read=cols_read,
+        cols_ref=cols_ref,
+        seeds=seeds,
     )
+    ref_span = pl.ref_end - pl.ref_start
+    if ref_span < _MIN_ALIGNED:
+        return pl, f"best local alignment spans only {ref_span} reference bases (< {_MIN_ALIGNED})"
+    if identity < _MIN_IDENTITY:
+        return pl, f"best local alignment identity {identity:.2f} < {_MIN_IDENTITY}"
+    # Mostly explained: share of the high-quality bases (plus-strand view) inside the alignment.
+    v0, v1 = (lo, hi) if strand == "+" else (n - hi, n - lo)
+    explained = max(0, min(v1, pl.read_end) - max(v0, pl.read_start)) / max(v1 - v0, 1)
+    if explained < _MIN_EXPLAINED and identity < _PARTIAL_IDENTITY:
+        return pl, (
+            f"only {explained:.0%} of the read's high-quality bases align "
+            f"(identity {identity:.2f} < {_PARTIAL_IDENTITY} required for a partial alignment)"
+        )
+    pl.explained = round(explained, 3)
+    return pl, ""

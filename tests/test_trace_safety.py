@@ -1,0 +1,233 @@
+"""Sanger traces must never reassure falsely (issue 11): one test per defect.
+
+Real traces are READ from ``../shared/testdata-sources/traces`` (never copied into the
+repository; modified copies are written to tmp only). Tests marked SYNTHETIC use traces from
+``varannot.sanger.simulate`` over the real GRCh38 gene sequence built by the conftest fixtures.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import require_shared
+from typer.testing import CliRunner
+
+from varannot.api import Engine, RunOptions
+from varannot.cli import app
+from varannot.models import ReferenceRegion
+from varannot.readers.trace import read_trace
+from varannot.reference import FastaReference
+from varannot.report import render_report
+from varannot.sanger import analyse_trace, call_traces
+from varannot.sanger.simulate import simulate_trace, write_scf
+from varannot.schema import SampleOut
+
+
+def traces() -> Path:
+    return require_shared() / "testdata-sources" / "traces"
+
+
+@pytest.fixture(scope="module")
+def engine(real_fasta: dict[str, Path]) -> Engine:
+    return Engine(FastaReference(real_fasta["GRCh38"]), "GRCh38")
+
+
+def amplicon(engine: Engine, gene: str, lo: int, hi: int) -> str:
+    return engine.annotator.windows[gene].get(lo, hi)
+
+
+def calls_of(s: SampleOut) -> dict[str, str]:
+    return {c.drug: c.call for c in s.calls}
+
+
+def vwf_ref() -> ReferenceRegion:
+    f = traces() / "vwf_family_human/NM_000552.4.derived_from_aln.fa"
+    seq = "".join(ln.strip() for ln in f.open() if not ln.startswith(">")).upper()
+    return ReferenceRegion(name="NM_000552.4", chrom="NM_000552.4", start=1, sequence=seq)
+
+
+# ------------------------------------------------------------------ (1) failed traces
+
+
+@pytest.mark.parametrize(
+    ("rel", "status", "reason_start"),
+    [
+        ("biopython_Tests_Abi/empty.ab1", "too_short", "too short: 0 base calls"),
+        ("biopython_Tests_Abi/310.ab1", "failed_quality", "failed quality: only 23 usable"),
+        ("biopython_Tests_Abi/3100.ab1", "not_placed", "not placed: no 12-base seed"),
+        ("emboss_test/abiview.abi", "not_placed", "not placed: best local alignment spans"),
+    ],
+)
+def test_failed_trace_gives_not_assessed_for_every_drug_with_the_reason(
+    engine: Engine, rel: str, status: str, reason_start: str, tmp_path: Path
+) -> None:
+    """Before: no_known_resistance for every drug with the caveat '(plain VCF)'."""
+    path = traces() / rel
+    opts = RunOptions()
+    doc = engine.run([engine.read_traces([path], "S1", opts)], opts)
+    (s,) = doc.samples
+    assert set(calls_of(s).values()) == {"not_assessed"}
+    assert {c.coverage for c in s.calls} == {"not_covered"}
+    for c in s.calls:
+        assert not any("plain VCF" in x for x in c.caveats)
+        (note,) = [x for x in c.caveats if x.startswith(f"trace {path.name} gave no evidence")]
+        assert note.split(": ", 1)[1].startswith(reason_start)
+    (t,) = s.traces[0]["traces"]  # type: ignore[index]
+    assert t["status"] == status
+    html = render_report(doc, tmp_path, {}, [])
+    assert f"no evidence from this trace: {reason_start}" in html
+
+
+def test_run_summary_and_fail_on_not_assessed(real_fasta: dict[str, Path]) -> None:
+    empty = traces() / "biopython_Tests_Abi/empty.ab1"
+    fa = str(real_fasta["GRCh38"])
+    runner = CliRunner()
+    res = runner.invoke(
+        app, ["annotate", str(empty), "--fasta", fa, "--build", "GRCh38", "--fail-on", "resistant"]
+    )
+    assert res.exit_code == 0, res.output
+    assert (
+        "1 trace gave no evidence (their loci are not assessed): empty: empty.ab1 (too short"
+        in (res.stderr)
+    )
+    res = runner.invoke(
+        app,
+        [
+            "annotate",
+            str(empty),
+            "--fasta",
+            fa,
+            "--build",
+            "GRCh38",
+            "-q",
+            "--fail-on",
+            "not_assessed",
+        ],
+    )
+    assert res.exit_code == 3, res.output
+
+
+# ------------------------------------------------------------------ (2) off-target reads
+
+
+def test_off_target_emboss_read_is_not_placed_and_names_the_candidate(engine: Engine) -> None:
+    """Before: placed on TP53 over 34 bp at identity 0.86 with two 'variants'."""
+    t = read_trace(traces() / "emboss_test/abiview.abi")
+    res = analyse_trace(t, engine.trace_references())
+    assert res.placement is None and res.status == "not_placed" and res.calls == []
+    assert res.reason == (
+        "not placed: best local alignment spans only 34 reference bases (< 40); best candidate "
+        "TP53 chr17:7663421-7692490 (-) chr17:7679288-7679321, 34 bp at identity 0.86"
+    )
+
+
+def test_diverged_copy_of_a_gene_is_not_placed(engine: Engine, tmp_path: Path) -> None:
+    """SYNTHETIC: a read from a TP53 intron copy with 15 % substitutions (an Alu-like relative
+    at identity ~0.85) must not become a list of confident homozygous 'variants'."""
+    ref = amplicon(engine, "TP53", 7676700, 7677400)
+    rng = np.random.default_rng(4)
+    diverged = "".join(
+        rng.choice([b for b in "ACGT" if b != x]) if rng.random() < 0.15 else x for x in ref
+    )
+    sim = simulate_trace(diverged, [], start=20, length=600, seed=9, name="alu.ab1")
+    res = analyse_trace(sim.to_trace(), engine.trace_references())
+    assert res.placement is None and res.calls == []
+    assert (
+        res.reason is not None and "identity" in res.reason and "best candidate TP53" in res.reason
+    )
+
+
+def test_read_matching_two_places_equally_is_not_placed(engine: Engine) -> None:
+    """SYNTHETIC: the same amplicon in two references (a duplicated segment): no unique place."""
+    seq = amplicon(engine, "TP53", 7674000, 7674700)
+    refs = [
+        ReferenceRegion("copyA", "copyA", 1, "T" * 50 + seq + "A" * 50),
+        ReferenceRegion("copyB", "copyB", 1, "G" * 80 + seq + "C" * 80),
+    ]
+    sim = simulate_trace(seq, [], start=30, length=600, seed=11, name="dup.ab1")
+    res = analyse_trace(sim.to_trace(), refs)
+    assert res.placement is None and res.status == "not_placed"
+    assert res.reason is not None and res.reason.startswith("not placed: placement not unique: ")
+    assert "copyA" in res.reason and "copyB" in res.reason
+
+
+def test_exon_read_on_cdna_reference_still_places_with_a_warning() -> None:
+    """Real: VWF exon 33 reads cover 45 bp of the cDNA (identity 1.0): a real amplicon that
+    is not 'mostly explained' by a cDNA reference; it places, and says so."""
+    t = read_trace(traces() / "vwf_family_human/QJL-VWF-33-VWF-33F_B05.ab1")
+    res = analyse_trace(t, [vwf_ref()])
+    assert res.placement is not None and res.placement.ref_end - res.placement.ref_start == 45
+    assert any(
+        w.startswith("only 14% of the high-quality bases align to NM_000552.4")
+        for w in res.trace.warnings
+    )
+    assert [(c.pos, c.ref, c.alt) for c in res.calls] == [(5890, "T", "C")]
+
+
+# ------------------------------------------------------------------ (3) constant quality track
+
+
+def _zero_pcon2(src: Path, dst: Path) -> Path:
+    data = bytearray(src.read_bytes())
+    _, _, _, _, count, _, offset, _ = struct.unpack_from(">4sihhiiii", data, 6)
+    for k in range(count):
+        at = offset + 28 * k
+        name, num, _, _, n, size, doff, _ = struct.unpack_from(">4sihhiiii", data, at)
+        if name == b"PCON" and num == 2:
+            data[doff : doff + size] = bytes(size)
+            dst.write_bytes(bytes(data))
+            return dst
+    raise AssertionError("no PCON2")
+
+
+def test_all_zero_pcon2_derives_qualities_from_peaks(tmp_path: Path) -> None:
+    """A real 3730 read (VWF exon 5) with its PCON2 zeroed, as some instruments write it:
+    before, 'only 0 usable bases after trimming'; now qualities come from the peaks and the
+    documented rs2229444 het is still called."""
+    src = traces() / "vwf_family_human/QJL-VWF-5-VWF-5F_E01.ab1"
+    t = read_trace(_zero_pcon2(src, tmp_path / "zeroq.ab1"))
+    assert t.warnings == [
+        "quality track PCON2 is constant (0 at every base); qualities derived from peak purity"
+    ]
+    assert int(np.median(t.qualities)) > 30
+    batch = call_traces([tmp_path / "zeroq.ab1"], sample="Z", references=[vwf_ref()])
+    assert ("NM_000552.4", 645, "C", "T", "0/1") in {
+        (o.chrom, o.pos, o.ref, o.alt, o.genotype) for o in batch.observations
+    }
+    # the real 310 file has this defect too
+    t310 = read_trace(traces() / "biopython_Tests_Abi/310.ab1")
+    assert t310.warnings == [
+        "quality track PCON2 is constant (0 at every base); qualities derived from peak purity"
+    ]
+
+
+# ------------------------------------------------------------------ (8) smaller defects
+
+
+def test_scf_probabilities_above_93_are_not_taken_as_phred(engine: Engine, tmp_path: Path) -> None:
+    """SYNTHETIC: an SCF whose probability bytes use a 0-255 scale."""
+    sim = simulate_trace(
+        amplicon(engine, "TP53", 7674000, 7674500), [], start=10, length=400, seed=3
+    )
+    sim.qualities = np.full(len(sim.bases), 200, dtype=np.int16)
+    t = read_trace(write_scf(sim, tmp_path / "q200.scf"))
+    assert t.warnings == [
+        "SCF base probabilities reach 200 (> 93): not phred qualities; derived from peak purity"
+    ]
+    assert int(t.qualities.max()) <= 60
+
+
+def test_trace_reference_fasta_gets_no_fai_beside_it(engine: Engine, tmp_path: Path) -> None:
+    d = tmp_path / "user"
+    d.mkdir()
+    fa = d / "amplicons.fa"
+    fa.write_text(">amp1 my amplicon\nACGTACGTAC\nGGTTAACC\n>amp2\nTTTTGGGGCCCC\n")
+    refs = engine.trace_references([fa])
+    assert [(r.name, r.sequence) for r in refs[-2:]] == [
+        ("amp1", "ACGTACGTACGGTTAACC"),
+        ("amp2", "TTTTGGGGCCCC"),
+    ]
+    assert sorted(p.name for p in d.iterdir()) == ["amplicons.fa"]

@@ -45,6 +45,11 @@ def _table(columns: list[str], rows: list[dict[str, object]]) -> str:
 
 def calls_tsv(doc: ResultDocument) -> str:
     """One row per sample x drug (the resistance calls)."""
+    return _table(CALL_COLUMNS, call_rows(doc))
+
+
+def call_rows(doc: ResultDocument) -> list[dict[str, object]]:
+    """The rows of ``calls.tsv``, values unformatted (also ``varannot.Result.calls``)."""
     kbv = doc.knowledge_base.version if doc.knowledge_base else ""
     kbs = doc.knowledge_base.sha256 if doc.knowledge_base else ""
     rows: list[dict[str, object]] = []
@@ -78,11 +83,16 @@ def calls_tsv(doc: ResultDocument) -> str:
                     "kb_sha256": kbs,
                 }
             )
-    return _table(CALL_COLUMNS, rows)
+    return rows
 
 
 def variants_tsv(doc: ResultDocument) -> str:
     """Every annotated allele in the four genes (excluded ones too, flagged)."""
+    return _table(VARIANT_COLUMNS, variant_rows(doc))
+
+
+def variant_rows(doc: ResultDocument) -> list[dict[str, object]]:
+    """The rows of ``variants.tsv``, values unformatted (also ``varannot.Result.variants``)."""
     kb = {
         "kb_version": doc.knowledge_base.version if doc.knowledge_base else "",
         "kb_sha256": doc.knowledge_base.sha256 if doc.knowledge_base else "",
@@ -94,7 +104,7 @@ def variants_tsv(doc: ResultDocument) -> str:
             d["sample"] = s.sample
             d.update(kb)
             rows.append(d)
-    return _table(VARIANT_COLUMNS, rows)
+    return rows
 
 
 ERROR_COLUMNS = ["source", "kind", "samples", "error"]

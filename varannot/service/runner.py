@@ -3,8 +3,8 @@
 :class:`EngineSet` builds one :class:`~varannot.api.Engine` per build at start-up; :func:`run_files`
 sniffs the build of uploaded files and runs them through ``Engine.run`` exactly as the CLI does,
 relabelling temporary paths with the client's file names; :func:`run_json` annotates a JSON
-variant list (genomic, HGVS c./g. or protein-level; the latter through the small
-:class:`_ListEngine` subclass that serves pre-annotated alleles). Everything here runs in a
+variant list (genomic, HGVS c./g. or protein-level) through the same list reader as the CLI's
+``--hgvs`` (protein-level entries are pre-annotated observations). Everything here runs in a
 thread pool or a job worker, never on the event loop.
 """
 
@@ -19,17 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..annotate import AlleleAnnotation
 from ..api import Engine, RunOptions
-from ..errors import BuildMismatchError, InputError, VarannotError
+from ..errors import BuildMismatchError, VarannotError
 from ..genome import accession_build, detect_build
-from ..hgvs_input import parse_to_genomic
 from ..knowledge import KnowledgeBase
-from ..models import Build, GenomicVariant, InputBatch, Observation
-from ..protein_input import annotate_protein
+from ..models import Build, InputBatch
+from ..readers.hgvs import HgvsListError, VariantEntry
 from ..schema import ResultDocument
 from .problems import ProblemError
-from .schemas import AnnotateRequest, FileOptions, GenomicVariantIn, HgvsVariantIn, _Measured
+from .schemas import AnnotateRequest, FileOptions, GenomicVariantIn, HgvsVariantIn
 from .settings import MiB, ServiceSettings, log
 from .uploads import StoredFile, _label_stem
 
@@ -238,25 +236,6 @@ def _run_files(es: EngineSet, files: Sequence[StoredFile], opts: FileOptions) ->
     return _finish_document(engine.run(batches, run_opts))
 
 
-class _ListEngine(Engine):
-    """The shared engine, seeing protein-level entries as pre-annotated alleles.
-
-    ``Engine.run`` annotates each observation through ``annotate_allele``; protein-level
-    entries have no nucleotide change, so their annotation is made beforehand
-    (``protein_input``) and handed over here by their symbolic allele. Everything else
-    (same-codon merging, knowledge base, calls) is the library's own code path.
-    """
-
-    def __init__(self, base: Engine, pre: dict[tuple[str, int, str, str], AlleleAnnotation]):
-        self.__dict__.update(base.__dict__)
-        self._base = base
-        self._pre = pre
-
-    def annotate_allele(self, chrom: str, pos: int, ref: str, alt: str) -> AlleleAnnotation:
-        hit = self._pre.get((chrom, pos, ref, alt))
-        return hit if hit is not None else self._base.annotate_allele(chrom, pos, ref, alt)
-
-
 def _json_build(req: AnnotateRequest) -> Build | None:
     """The build NC_ accessions in the request imply (None when silent)."""
     seen: set[Build] = set()
@@ -286,82 +265,36 @@ def run_json(es: EngineSet, req: AnnotateRequest, max_variants: int) -> ResultDo
         )  # fmt: skip
     build = req.build or _json_build(req)
     engine = es.pick(build)
-    annotator = engine.annotator
-    observations: list[Observation] = []
-    pre: dict[tuple[str, int, str, str], AlleleAnnotation] = {}
-    errors: list[dict[str, Any]] = []
+    entries: list[VariantEntry] = []
     for i, item in enumerate(req.variants):
         record = f"variants[{i}]"
-        measured = item if isinstance(item, _Measured) else None
-        try:
-            if isinstance(item, GenomicVariantIn):
-                chrom, pos, ref, alt = item.chrom, item.pos, item.ref.upper(), item.alt.upper()
-            else:
-                text = item.hgvs if isinstance(item, HgvsVariantIn) else item
-                if ":p." in text:
-                    numbering = item.numbering if isinstance(item, HgvsVariantIn) else None
-                    pv = annotate_protein(text, annotator, numbering)
-                    chrom, pos, ref, alt = pv.chrom, pv.pos, pv.ref, pv.alt
-                    pre[(chrom, pos, ref, alt)] = AlleleAnnotation(
-                        GenomicVariant(chrom, pos, ref, alt), None, pv.annotation, list(pv.flags)
-                    )
-                elif re.search(r":[cg]\.", text):
-                    gv = parse_to_genomic(text, annotator)
-                    chrom, pos, ref, alt = gv.chrom, gv.pos, gv.ref, gv.alt
-                else:
-                    raise InputError(
-                        "not an HGVS g., c. or p. variant (e.g. NM_000546.6:c.524G>A, "
-                        "MEN1:p.Met327Ile)",
-                        source=text,
-                    )
-        except VarannotError as exc:
-            errors.append(
-                {"record": record, "source": exc.source, "title": exc.title,
-                 "detail": exc.message}
-            )  # fmt: skip
+        if isinstance(item, str):
+            entries.append(VariantEntry(record, hgvs=item))
             continue
-        vaf, vaf_source = None, None
-        if measured is not None:
-            vaf = measured.vaf
-            vaf_source = "request" if vaf is not None else None
-            if vaf is None and measured.depth and measured.alt_depth is not None:
-                vaf, vaf_source = measured.alt_depth / measured.depth, "request alt_depth/depth"
-        observations.append(
-            Observation(
-                sample=(measured.sample if measured and measured.sample else None) or req.sample,
-                chrom=chrom,
-                pos=pos,
-                ref=ref,
-                alt=alt,
-                source="request",
-                record=record,
-                genotype=measured.genotype if measured else None,
-                depth=measured.depth if measured else None,
-                alt_depth=measured.alt_depth if measured else None,
-                vaf=vaf,
-                vaf_source=vaf_source,
-                origin="list",
-            )
-        )
-    if errors:
-        first = errors[0]
+        common: dict[str, Any] = {
+            "sample": item.sample, "vaf": item.vaf, "depth": item.depth,
+            "alt_depth": item.alt_depth, "genotype": item.genotype,
+        }  # fmt: skip
+        if isinstance(item, HgvsVariantIn):
+            entries.append(VariantEntry(record, hgvs=item.hgvs, numbering=item.numbering, **common))
+        else:
+            entries.append(
+                VariantEntry(record, chrom=item.chrom, pos=item.pos, ref=item.ref, alt=item.alt,
+                             **common)
+            )  # fmt: skip
+    try:
+        # one reader for the CLI's --hgvs, the Python API and this list: same strings, same errors
+        batch = engine.read_hgvs(entries, source="request", sample=req.sample)
+    except HgvsListError as exc:
+        first = exc.errors[0]
         raise ProblemError(
             422,
             "Invalid variants",
-            f"{len(errors)} of {len(req.variants)} variants cannot be annotated; first, "
+            f"{len(exc.errors)} of {len(req.variants)} variants cannot be annotated; first, "
             f"{first['record']}: {first['detail']}",
             source="request",
             record=first["record"],
-            errors=errors[:100],
-        )
-    samples = list(dict.fromkeys(ob.sample for ob in observations))
-    batch = InputBatch(
-        source="request",
-        kind="list",
-        samples=samples,
-        observations=observations,
-        records_read=len(req.variants),
-    )
-    run_engine: Engine = _ListEngine(engine, pre) if pre else engine
+            errors=exc.errors[:100],
+        ) from None
     opts = RunOptions(thresholds=req.thresholds())
-    return _finish_document(run_engine.run([batch], opts))
+    return _finish_document(engine.run([batch], opts))

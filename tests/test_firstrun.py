@@ -241,3 +241,56 @@ def test_help_fits_80_columns_shows_defaults_and_documents_every_option() -> Non
         "--detection-floor VAF VAF below which a match is listed but not called [default: 0.01]"
         in text
     )
+
+
+def _doc_with(variants: list[tuple[str, int, str, str, float]], kb_fasta: Path):  # type: ignore[no-untyped-def]
+    from varannot.api import Engine
+    from varannot.models import InputBatch, Observation
+
+    engine = Engine(kb_fasta, "GRCh38")
+    b = InputBatch(source="S1.vcf", kind="vcf", samples=["S1"])
+    for j, (chrom, pos, ref, alt, vaf) in enumerate(variants):
+        b.observations.append(
+            Observation("S1", chrom, pos, ref, alt, "S1.vcf", f"line {j + 2}", "0/1",
+                        depth=200, alt_depth=round(200 * vaf), vaf=vaf)
+        )  # fmt: skip
+    return engine.run([b])
+
+
+def test_report_lists_each_variant_once_and_counts_the_unmatched(
+    kb_fasta: dict[str, Path], tmp_path: Path
+) -> None:
+    """Real positions: BCL2 G101V (chr18:63318365 C>A) and TP53 c.673-1G>A (splice acceptor,
+    chr17:7674291 C>T, p.?); plus 12 TP53 synonymous SNVs read off the reference (SYNTHETIC)."""
+    from varannot.reference import FastaReference
+    from varannot.report import render_report
+
+    fa = FastaReference(kb_fasta["GRCh38"], "GRCh38")
+    assert fa.fetch("chr17", 7674291, 7674291) == "C"
+    # third codon positions of TP53 exon 5 (minus strand): c.375 ... synonymous or not, the
+    # report only counts them; pick positions whose change matches no rule
+    quiet = []
+    for pos in range(7675994, 7676100, 3):
+        ref = fa.fetch("chr17", pos, pos)
+        alt = {"A": "G", "G": "A", "C": "T", "T": "C"}[ref]
+        quiet.append(("chr17", pos, ref, alt, 0.3))
+    doc = _doc_with(
+        [("chr18", 63318365, "C", "A", 0.4), ("chr17", 7674291, "C", "T", 0.3), *quiet],
+        kb_fasta["GRCh38"],
+    )
+    s = doc.samples[0]
+    unmatched = [v for v in s.variants if not v.rule_ids]
+    assert len(unmatched) > 10
+    page = render_report(doc, tmp_path)
+    # G101V: one evidence entry naming venetoclax once, with its level
+    assert page.count("<b>BCL2 G101V</b>") == 1
+    entry = page.split("<b>BCL2 G101V</b>")[1].split('<div class="finding">')[0]
+    assert entry.count(">venetoclax<i>") == 1
+    # the p.? splice variant is named by its c. name, never "TP53 ?"
+    assert "TP53 ?" not in page
+    assert "TP53 c.673-1G&gt;A" in page
+    # the unmatched ones are counted by consequence, not listed
+    block = page.split("<h4>Matching no knowledge-base rule</h4>")[1].split("</p>")[0]
+    assert block.startswith(f"<p>{len(unmatched)} variants, by consequence: ")
+    assert 'href="variants.tsv"' in block
+    assert page.count("<tr>") < 40

@@ -216,8 +216,11 @@ def test_report_orders_escapes_and_links_plots(run38: Path, kb_fasta: dict[str, 
     # summary first, resistant samples at the top: P002 (BCL2 G101V) before P001 (input order)
     summary = page[page.index("<h2>Summary</h2>") : page.index("<h2>Samples</h2>")]
     assert summary.index('href="#s1">P002<') < summary.index('href="#s0">P001<')
-    assert '<span class="badge resistant">venetoclax</span>' in summary
-    assert '<img src="plots/S9__chr17_7675088_C_T.png"' in page
+    # every call chip carries the evidence level behind it
+    assert re.search(r'<span class="badge resistant" title="Resistant">venetoclax<i>[A-E]', summary)
+    # the variant's snapshot is inside the page (a palette PNG); the file stays in plots/
+    assert '<img src="data:image/png;base64,' in page
+    assert 'data-file="plots/S9__chr17_7675088_C_T.png"' in page
     assert (out / "plots/S9__chr17_7675088_C_T.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert '<a href="https://pubmed.ncbi.nlm.nih.gov/30514704/">PMID:30514704</a>' in page
     assert '<a href="vcf/P002.annotated.vcf">P002.annotated.vcf</a>' in page

@@ -45,19 +45,21 @@ def worst_call(s: SampleOut) -> str:
     return min((c.call for c in s.calls), key=lambda c: CALL_RANK.get(c, 9), default="")
 
 
-def _findings(calls: list[CallOut]) -> str:
-    """The variants behind the loud calls, each once, with VAF and evidence level."""
-    seen: dict[str, str] = {}
+def _findings(s: SampleOut, calls: list[CallOut], limit: int = 4) -> str:
+    """The variants behind the loud calls, each once, with VAF and evidence levels."""
+    from .report import finding_name
+
+    seen: dict[str, tuple[str, set[str]]] = {}
     for c in calls:
         for e in c.evidence:
             if e.effect == "sensitivity_retained":
                 continue
-            name = f"{e.gene} {e.protein_change or e.hgvs_p or e.rule_id}"
-            if e.protein_change_legacy and e.protein_change_legacy != e.protein_change:
-                name += f" (published {e.protein_change_legacy})"
+            name = finding_name(e, s)
             vaf = f" VAF {e.vaf:.0%}" if e.vaf is not None else ""
-            seen.setdefault(name, f"{name}{vaf} [level {e.level}]")
-    return "; ".join(seen.values())
+            seen.setdefault(name, (f"{name}{vaf}", set()))[1].add(e.level)
+    items = [f"{text} [level {'/'.join(sorted(lv))}]" for text, lv in seen.values()]
+    more = len(items) - limit
+    return "; ".join(items[:limit]) + (f"; and {more} more" if more > 0 else "")
 
 
 def sample_row(s: SampleOut) -> tuple[str, str, str, str]:
@@ -83,7 +85,7 @@ def sample_row(s: SampleOut) -> tuple[str, str, str, str]:
         notes.append(f"{s.coverage_source}: some loci not covered")
     else:
         notes.append(f"{s.coverage_source}: loci covered")
-    return worst_call(s), "\n".join(drugs), _findings(loud) or "-", "; ".join(notes)
+    return worst_call(s), "\n".join(drugs), _findings(s, loud) or "-", "; ".join(notes)
 
 
 def print_summary(

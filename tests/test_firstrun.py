@@ -294,3 +294,120 @@ def test_report_lists_each_variant_once_and_counts_the_unmatched(
     assert block.startswith(f"<p>{len(unmatched)} variants, by consequence: ")
     assert 'href="variants.tsv"' in block
     assert page.count("<tr>") < 40
+
+
+KB_HEADER = (
+    "id\tgene\trule\tnumbering\tvariant\tconsequence\tgroup\tdrug\tdrug_class\teffect\t"
+    "evidence_kind\tlevel\texternal_level\tmagnitude\tdisease\tcitations\tstatus\tprovenance\tnote\n"
+)
+
+
+def kb_row(rid: str, gene: str, variant: str, level: str = "B") -> str:
+    cells = [rid, gene, "protein_change", "NP_000537.3", variant, "", "", "idasanutlin",
+             "MDM2 inhibitor", "resistance", "clinical", level, "", "", "AML", "PMID:1",
+             "confirmed", "site", ""]  # fmt: skip
+    return "\t".join(cells) + "\n"
+
+
+def test_kb_validate_reports_every_bad_row(tmp_path: Path) -> None:
+    f = tmp_path / "site.tsv"
+    f.write_text(
+        "# version: site-1\n" + KB_HEADER
+        + kb_row("S1", "TP53", "R280K")  # line 3: good
+        + kb_row("S2", "KRAS", "G12D")  # line 4: not one of the four genes
+        + kb_row("S3", "TP53", "G175H")  # line 5: residue 175 of TP53 is Arg
+        + kb_row("S4", "TP53", "R248Q", level="Z")  # line 6: no such level
+    )  # fmt: skip
+    res = runner.invoke(app, ["kb", "validate", str(f)])
+    assert res.exit_code == 2
+    lines = res.stderr.splitlines()
+    assert lines[0] == "varannot: error: 3 problems:"
+    assert [ln.split(": ", 1)[0] for ln in lines[1:]] == [
+        f"  {f}, row S2 (line 4)",
+        f"  {f}, row S4 (line 6)",
+        f"  {f}, row S3 (line 5)",
+    ]
+    assert "Arg" in lines[3]
+
+
+def _renamed(src: Path, dst: Path, strip_chr: bool) -> Path:
+    text = src.read_text()
+    if strip_chr:
+        text = re.sub(r"^>chr", ">", text, flags=re.M)
+    dst.write_text(text)
+    return dst
+
+
+def test_region_fasta_build_is_told_by_its_sequence(
+    kb_fasta: dict[str, Path], tmp_path: Path
+) -> None:
+    """Records named 17:START-END (no accession, no lengths, no manifest): the sequence at the
+    gene loci fits one build's transcript models only."""
+    from varannot.reference import FastaReference
+
+    for build in ("GRCh38", "GRCh37"):
+        fa = _renamed(kb_fasta[build], tmp_path / f"{build}.fa", strip_chr=True)
+        assert ">chr" not in fa.read_text()
+        ref = FastaReference(fa)
+        assert (ref.build, ref.build_evidence) == (build, "sequence at the gene loci")
+    good = vcf(tmp_path / "P002.vcf", "P002", G101V)
+    res = runner.invoke(
+        app, ["annotate", str(good), "-f", str(tmp_path / "GRCh38.fa"), "--format", "tsv", "-q"]
+    )
+    assert res.exit_code == 0, res.output
+    assert ("P002", "venetoclax", "resistant") in {
+        (r["sample"], r["drug"], r["call"]) for r in tsv_text(res.stdout)
+    }
+
+
+def test_a_shifted_tp53_record_is_a_fasta_problem(
+    kb_fasta: dict[str, Path], tmp_path: Path
+) -> None:
+    """The real TP53 record shifted by one base (first base dropped, an A appended: same
+    length, SYNTHETIC damage): it no longer fits NM_000546.6, and that is the FASTA's error."""
+    records: list[list[str]] = []
+    for ln in kb_fasta["GRCh38"].read_text().splitlines():
+        if ln.startswith(">"):
+            records.append([ln, ""])
+        else:
+            records[-1][1] += ln
+    out = []
+    for name, seq in records:
+        if name.startswith(">chr17:"):
+            seq = seq[1:] + "A"
+        out += [name, seq]
+    fa = tmp_path / "shifted.fa"
+    fa.write_text("\n".join(out) + "\n")
+    good = vcf(tmp_path / "P002.vcf", "P002", G101V)
+    res = runner.invoke(app, ["annotate", str(good), "-f", str(fa), "--build", "GRCh38", "-q"])
+    assert res.exit_code == 2
+    assert res.stderr.startswith(
+        f"varannot: error: {fa}: the sequence does not fit the GRCh38 transcript models: CDS of "
+        "NM_000546.6"
+    )
+    assert "TP53-" not in res.stderr  # not blamed on a knowledge-base row
+    res = runner.invoke(app, ["reference", "check", "-f", str(fa), "--build", "GRCh38"])
+    assert res.exit_code == 1 and "NM_000546.6\tTP53" in res.stdout and "FAIL" in res.stdout
+
+
+def test_a_contig_too_short_for_the_genes_is_an_error(tmp_path: Path) -> None:
+    fa = tmp_path / "short.fa"
+    fa.write_text(">chr17\n" + "ACGT" * 250 + "\n>chr18\n" + "ACGT" * 250 + "\n")
+    good = vcf(tmp_path / "P002.vcf", "P002", G101V)
+    res = runner.invoke(app, ["annotate", str(good), "-f", str(fa), "--build", "GRCh38", "-q"])
+    assert res.exit_code == 2
+    assert res.stderr == (
+        f"varannot: error: {fa}: contig chr17 is 1,000 bp long, too short for TP53 at "
+        "chr17:7,663,421-7,692,490 (GRCh38): the FASTA is truncated or not GRCh38\n"
+    )
+
+
+def test_a_failed_fetch_leaves_no_fasta(tmp_path: Path) -> None:
+    from varannot.errors import ReferenceError_
+    from varannot.fetch import fetch_reference
+
+    mirror = tmp_path / "mirror.fa"
+    mirror.write_text(">NC_000011.10:1-10\nACGTACGTAC\n")  # the first gene region is absent
+    with pytest.raises(ReferenceError_):
+        fetch_reference("GRCh38", tmp_path / "ref", f"file://{mirror}")
+    assert list((tmp_path / "ref").iterdir()) == []

@@ -22,7 +22,12 @@ from .genome import canonical_chrom
 from .haplotypes import merge_same_codon
 from .knowledge import KnowledgeBase, proteins_from
 from .models import Build, CoveredInterval, GenomicVariant, InputBatch, Observation
-from .reference import FastaReference, ReferenceProvider
+from .reference import (
+    FastaReference,
+    ReferenceProvider,
+    check_gene_regions,
+    check_models,
+)
 from .schema import (
     InputSummary,
     KnowledgeBaseOut,
@@ -87,7 +92,12 @@ class Engine:
         self.build_source = (
             "--build" if build_given else f"detected from the FASTA {reference.name}"
         )
+        check_gene_regions(reference, build)
         self.annotator = Annotator(reference, build)
+        # a shifted or foreign record is the FASTA's error, not the knowledge base's
+        check_models(
+            reference, build, [p for c in self.annotator.contexts.values() for p in c.problems]
+        )
         self.kb = kb or KnowledgeBase.load()
         # residues the shipped facts table does not cover are checked against this FASTA
         self.kb_warnings = self.kb.validate(proteins_from(self.annotator))

@@ -412,13 +412,14 @@ def reference_check(
     2 the FASTA cannot be read or its build cannot be told.
     """
     from .annotate import Annotator
-    from .reference import FastaReference
+    from .reference import FastaReference, check_gene_regions
 
     try:
         ref = FastaReference(fasta, build.value if build else None)  # type: ignore[arg-type]
         b = (build.value if build else None) or ref.build
         if b is None:
             _die("cannot tell the build from the FASTA; pass --build")
+        check_gene_regions(ref, b)  # type: ignore[arg-type]
         ann = Annotator(ref, b)  # type: ignore[arg-type]
     except VarannotError as exc:
         _die(exc)

@@ -114,42 +114,61 @@ def efetch(base: str, accession: str, start: int, end: int, retries: int = 3) ->
 
 
 def fetch_reference(build: Build, out_dir: Path, url: str | None = None) -> Path:
-    """Write ``{build}.regions.fa`` (+ ``.fai``) and ``{build}.manifest.json`` into ``out_dir``."""
+    """Write ``{build}.regions.fa`` (+ ``.fai``) and ``{build}.manifest.json`` into ``out_dir``.
+
+    Both are written to temporary names and renamed when complete: a download that fails
+    leaves no FASTA (an empty or partial one would later look like a reference full of N).
+    """
     ts = load_transcripts(build)
     base = base_url(url)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReferenceError_(
+            f"cannot create the output directory: {exc.strerror}", source=str(out_dir)
+        ) from exc
     fasta = out_dir / f"{build}.regions.fa"
+    manifest_path = out_dir / f"{build}.manifest.json"
+    tmp = out_dir / f".{fasta.name}.tmp"
     regions = []
-    with fasta.open("w") as fh:
-        for gene, chrom, start, end in sorted(ts.gene_regions(), key=lambda r: (r[1], r[2])):
-            acc = refseq_accession(chrom, build)
-            seq = efetch(base, acc, start, end)
-            name = f"{chrom}:{start}-{end}"
-            fh.write(f">{name} {gene} {acc}:{start}-{end} {build}\n")
-            for i in range(0, len(seq), 60):
-                fh.write(seq[i : i + 60] + "\n")
-            regions.append(
-                {
-                    "gene": gene,
-                    "record": name,
-                    "accession": acc,
-                    "start": start,
-                    "end": end,
-                    "length": len(seq),
-                    "unknown_bases": seq.count("N"),
-                    "sha256": hashlib.sha256(seq.encode()).hexdigest(),
-                }
-            )
-    manifest = {
-        "build": build,
-        "fasta": fasta.name,
-        "sha256": hashlib.sha256(fasta.read_bytes()).hexdigest(),
-        "source": base if not base.startswith("file://") else "local mirror " + base,
-        "fetched": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "varannot_version": __version__,
-        "regions": regions,
-    }
-    (out_dir / f"{build}.manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    try:
+        with tmp.open("w") as fh:
+            for gene, chrom, start, end in sorted(ts.gene_regions(), key=lambda r: (r[1], r[2])):
+                acc = refseq_accession(chrom, build)
+                seq = efetch(base, acc, start, end)
+                name = f"{chrom}:{start}-{end}"
+                fh.write(f">{name} {gene} {acc}:{start}-{end} {build}\n")
+                for i in range(0, len(seq), 60):
+                    fh.write(seq[i : i + 60] + "\n")
+                regions.append(
+                    {
+                        "gene": gene,
+                        "record": name,
+                        "accession": acc,
+                        "start": start,
+                        "end": end,
+                        "length": len(seq),
+                        "unknown_bases": seq.count("N"),
+                        "sha256": hashlib.sha256(seq.encode()).hexdigest(),
+                    }
+                )
+        manifest = {
+            "build": build,
+            "fasta": fasta.name,
+            "sha256": hashlib.sha256(tmp.read_bytes()).hexdigest(),
+            "source": base if not base.startswith("file://") else "local mirror " + base,
+            "fetched": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "varannot_version": __version__,
+            "regions": regions,
+        }
+        tmp_manifest = out_dir / f".{manifest_path.name}.tmp"
+        tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    Path(str(fasta) + ".fai").unlink(missing_ok=True)  # an old index would not fit
+    os.replace(tmp, fasta)
+    os.replace(tmp_manifest, manifest_path)
     try:
         import pysam
 

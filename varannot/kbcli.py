@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,6 +69,64 @@ def show_text(kb: KnowledgeBase) -> str:
     return "\n".join(lines) + "\n"
 
 
+_LINE = re.compile(r"\(line (\d+)\)|^line (\d+)$")
+MAX_ERRORS = 200
+
+
+def load_all_errors(files: Sequence[Path]) -> KnowledgeBase:
+    """Load the site tables alone; on bad rows raise one error that lists every one of them.
+
+    The loader stops at the first bad row, so each bad row found is commented out of a scratch
+    copy (line numbers kept) and the load retried, until the tables load or an error is not
+    about a row (a header, a missing column: then nothing after it can be judged).
+    """
+    with tempfile.TemporaryDirectory(prefix="varannot-kb-") as tmp:
+        copies: dict[str, str] = {}
+        lines: dict[str, list[str]] = {}
+        for i, f in enumerate(files):
+            try:
+                text = Path(f).read_bytes().decode("utf-8")
+            except OSError as exc:
+                raise KnowledgeBaseError(
+                    f"cannot read table: {exc.strerror}", source=str(f)
+                ) from exc
+            except UnicodeDecodeError as exc:
+                raise KnowledgeBaseError("not UTF-8 text", source=str(f)) from exc
+            copy = str(Path(tmp) / f"{i}" / Path(f).name)
+            Path(copy).parent.mkdir()
+            copies[copy] = str(f)
+            lines[copy] = text.splitlines(keepends=True)
+
+        def original(text: str) -> str:
+            for c, f in copies.items():
+                text = text.replace(c, f)
+            return text
+
+        errors: list[str] = []
+        while True:
+            for c, ls in lines.items():
+                Path(c).write_text("".join(ls), encoding="utf-8")
+            try:
+                KnowledgeBase.load(list(copies), replace=True)
+            except KnowledgeBaseError as exc:
+                errors.append(original(str(exc)))
+                m = _LINE.search(exc.record or "")
+                rows = lines.get(exc.source or "")
+                if m is None or rows is None or len(errors) >= MAX_ERRORS:
+                    break
+                n = int(m.group(1) or m.group(2))
+                if not 1 <= n <= len(rows) or rows[n - 1].startswith("#"):
+                    break
+                rows[n - 1] = "# (bad row, left out while validating the rest)\n"
+                continue
+            if not errors:
+                return KnowledgeBase.load(files, replace=True)  # named by the real paths
+            break
+    if len(errors) == 1:
+        raise KnowledgeBaseError(errors[0])
+    raise KnowledgeBaseError(f"{len(errors)} problems:\n" + "\n".join(f"  {e}" for e in errors))
+
+
 def validate_files(
     files: Sequence[Path],
     *,
@@ -81,18 +141,21 @@ def validate_files(
     """
     if not files:
         raise KnowledgeBaseError("no table given")
-    alone = KnowledgeBase.load(files, replace=True)
+    alone = load_all_errors(files)
     proteins = None
     if fasta is not None:
         from .annotate import Annotator
-        from .reference import FastaReference
+        from .reference import FastaReference, check_gene_regions, check_models
 
         ref = FastaReference(fasta, build)
         if ref.build is None:
             raise KnowledgeBaseError(
                 "cannot tell the FASTA's build: pass --build", source=str(fasta)
             )
-        proteins = proteins_from(Annotator(ref, ref.build))
+        check_gene_regions(ref, ref.build)
+        ann = Annotator(ref, ref.build)
+        check_models(ref, ref.build, [p for c in ann.contexts.values() for p in c.problems])
+        proteins = proteins_from(ann)
     warnings = alone.validate(proteins)
     lines = [
         f"OK {t.path}: {t.rows} rows, version {t.version}, sha256 {t.sha256}" for t in alone.tables

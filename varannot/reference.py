@@ -108,6 +108,11 @@ class FastaReference:
             from .fetch import manifest_build
 
             detected = manifest_build(self.path)
+        self.build_evidence = "contig names/lengths or manifest" if detected else ""
+        if not detected and not build:
+            detected = build_from_sequence(self)
+            if detected:
+                self.build_evidence = "sequence at the gene loci"
         if build and detected and build != detected:
             raise BuildMismatchError(
                 f"the FASTA looks like {detected} (contig names/lengths) but the build is {build}",
@@ -150,6 +155,11 @@ class FastaReference:
         c = canonical_chrom(chrom)
         return c in self._contigs or c in self._regions
 
+    def contig_length(self, chrom: str) -> tuple[str, int] | None:
+        """(record name, length) of a whole-contig record; None for region records."""
+        rec = self._contigs.get(canonical_chrom(chrom))
+        return (rec, self._lengths[rec]) if rec is not None else None
+
     @property
     def contigs(self) -> list[str]:
         return sorted(set(self._contigs) | set(self._regions))
@@ -191,6 +201,70 @@ class _PurePythonFasta:
 
     def fetch(self, rec: str, start: int, end: int) -> str:
         return self._seqs[rec][start:end]
+
+
+def _valid_models(ref: ReferenceProvider, build: Build) -> int:
+    """How many of ``build``'s transcript models the reference carries intact (no N in the
+    CDS, ATG start, stop at the end, no internal stop)."""
+    from .consequences import TranscriptContext
+    from .normalize import SeqWindow
+    from .transcripts import load_transcripts
+
+    ts = load_transcripts(build)
+    windows = {
+        gene: SeqWindow(chrom, start, ref.fetch(chrom, start, end))
+        for gene, chrom, start, end in ts.gene_regions()
+        if ref.has_contig(chrom)
+    }
+    n = 0
+    for t in ts.transcripts:
+        w = windows.get(t.gene)
+        if w is None:
+            continue
+        ctx = TranscriptContext(t, w)
+        n += "N" not in ctx.cds and not ctx.problems
+    return n
+
+
+def build_from_sequence(ref: ReferenceProvider) -> Build | None:
+    """The build whose transcript models the sequence fits, when names and lengths cannot tell.
+
+    The two builds put the genes hundreds of kilobases apart, so a FASTA of one build carries
+    intact coding sequences at that build's coordinates only; if both or neither fit, None.
+    """
+    fits = {b: _valid_models(ref, b) for b in ("GRCh38", "GRCh37")}
+    good = [b for b, n in fits.items() if n > 0]
+    return good[0] if len(good) == 1 else None  # type: ignore[return-value]
+
+
+def check_gene_regions(ref: ReferenceProvider, build: Build) -> None:
+    """Refuse a FASTA whose contig ends before a gene region: a truncated file or a contig
+    of another assembly, not a region to annotate from coordinates alone."""
+    from .transcripts import load_transcripts
+
+    length_of = getattr(ref, "contig_length", None)
+    if length_of is None:
+        return
+    for gene, chrom, start, end in load_transcripts(build).gene_regions():
+        got = length_of(chrom)
+        if got is not None and got[1] < end:
+            raise ReferenceError_(
+                f"contig {got[0]} is {got[1]:,} bp long, too short for {gene} at "
+                f"{chrom}:{start:,}-{end:,} ({build}): the FASTA is truncated or not {build}",
+                source=ref.name,
+            )
+
+
+def check_models(ref: ReferenceProvider, build: Build, problems: list[str]) -> None:
+    """Refuse a FASTA whose sequence contradicts a transcript model (a shifted or foreign
+    record): every annotation of that gene would be wrong, so it is the FASTA's error."""
+    if problems:
+        raise ReferenceError_(
+            f"the sequence does not fit the {build} transcript models: {'; '.join(problems)}. "
+            "The record is shifted, truncated or of another build (see 'varannot reference "
+            "check')",
+            source=ref.name,
+        )
 
 
 def open_reference(path: str | Path, build: Build | None = None) -> FastaReference:

@@ -143,7 +143,7 @@ def test_run_folder_files_rows_and_streams(run38: Path, kb_fasta: dict[str, Path
     ]  # fmt: skip
     assert rows(out / "variants.tsv", "flags", "source")[2] == (
         "confirmed_by_2_traces",
-        f"{run38}/S9.R.ab1",
+        f"{run38}/S9.F.ab1",  # the read with the higher call quality
     )
     calls = {
         (s, d): (c, r)

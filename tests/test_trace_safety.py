@@ -22,7 +22,7 @@ from varannot.readers.trace import read_trace
 from varannot.reference import FastaReference
 from varannot.report import render_report
 from varannot.sanger import analyse_trace, call_traces
-from varannot.sanger.simulate import simulate_trace, write_scf
+from varannot.sanger.simulate import SimVariant, simulate_trace, write_abif, write_scf
 from varannot.schema import SampleOut
 
 
@@ -231,3 +231,133 @@ def test_trace_reference_fasta_gets_no_fai_beside_it(engine: Engine, tmp_path: P
         ("amp2", "TTTTGGGGCCCC"),
     ]
     assert sorted(p.name for p in d.iterdir()) == ["amplicons.fa"]
+
+
+# ------------------------------------------------------------------ (4) dropped calls
+
+
+def g(engine: Engine, pos: int) -> int:
+    """0-based index of a GRCh38 position in the TP53 window."""
+    return pos - engine.annotator.windows["TP53"].start
+
+
+def test_weak_homozygous_deletion_is_listed_and_not_covered(engine: Engine, tmp_path: Path) -> None:
+    """SYNTHETIC: TP53 c.? hom deletion of the A at chr17:7674226 with one flank base scored
+    Q19 by the basecaller. Before: the call vanished (not even listed below threshold) and the
+    site counted as covered wild type."""
+    tp53 = engine.annotator.windows["TP53"]
+    seq = tp53.get(tp53.start, tp53.end)
+    s0 = g(engine, 7674226) - 250
+    v = SimVariant(g(engine, 7674225), "CA", "C", "hom")
+    sim = simulate_trace(seq, [v], start=s0, length=600, strand="+", seed=21, name="D.ab1")
+    sim.qualities[g(engine, 7674224) - s0] = 19  # one flank base below the Q20 bar
+    batch = call_traces(
+        [write_abif(sim, tmp_path / "D.ab1")],
+        sample="D",
+        references=[ReferenceRegion("TP53", "chr17", tp53.start, seq, "TP53")],
+    )
+    assert batch.observations == []
+    (t,) = batch.details["traces"]  # type: ignore[index]
+    (low,) = [c for c in t["below_min_quality"] if c["kind"] == "hom_indel"]
+    assert (low["variant"], low["quality"]) == ("chr17:7674225:CA>C", 19.0)
+    assert {"chrom": "chr17", "start": 7674225, "end": 7674226,
+            "reason": "hom_indel call CA>C below min quality (Q19 < 20)"} in t["not_wild_type_sites"]  # fmt: skip
+    cov = batch.coverage["D"]
+    assert len(cov) == 2 and cov[0].end == 7674224 and cov[1].start == 7674227
+
+
+# ------------------------------------------------------------------ (6) basecaller quality
+
+
+def test_het_snv_quality_folds_in_the_basecaller_qv(engine: Engine) -> None:
+    """Real: VWF exon 27 rs769502210 (NM_000552.4:3865 C>T) sits at a base the basecaller
+    scored Q13. Before: Q99 from the peaks alone; now the instrument's view caps it."""
+    t = read_trace(traces() / "vwf_family_human/QJL-VWF-27-VWF-27F_C04.ab1")
+    res = analyse_trace(t, [vwf_ref()])
+    (c,) = [c for c in res.calls if c.pos == 3865]
+    assert c.evidence["basecaller_quality"] == 13
+    assert c.quality == 33.0  # -10log10(10^-9.9 + 10^-3.3): still well above the Q20 bar
+    # a stretch the instrument scored Q8 cannot host a confident call (SYNTHETIC edit)
+    t.qualities[c.read_index - 5 : c.read_index + 6] = 8
+    res = analyse_trace(t, [vwf_ref()])
+    assert 3865 not in {x.pos for x in res.calls}
+    (weak,) = [x for x in res.low_quality if x.pos == 3865]
+    assert weak.quality == 8.0
+
+
+# ------------------------------------------------------------------ (7) amplicon calls
+
+
+def test_trace_reference_calls_reach_every_output(
+    real_fasta: dict[str, Path], tmp_path: Path
+) -> None:
+    """Real: the VWF exon 5 read on the user's cDNA amplicon. Before: its rs2229444 call was
+    only in results.json (trace details), not in variants.tsv, the VCF or the variant list."""
+    from varannot.knowledge import KnowledgeBase
+    from varannot.run import execute_run
+
+    read = traces() / "vwf_family_human/QJL-VWF-5-VWF-5F_E01.ab1"
+    amp = tmp_path / "vwf.fa"
+    amp.write_text(">NM_000552.4\n" + vwf_ref().sequence + "\n")
+    out = tmp_path / "out"
+    result = execute_run(
+        [str(read)], fasta=real_fasta["GRCh38"], build="GRCh38", kb=KnowledgeBase.load(),
+        options=RunOptions(trace_references=[amp]), out_dir=out, quiet=True,
+    )  # fmt: skip
+    (s,) = result.doc.samples
+    (v,) = s.variants
+    assert (v.chrom, v.pos, v.ref, v.alt, v.genotype, v.gene) == (
+        "NM_000552.4",
+        645,
+        "C",
+        "T",
+        "0/1",
+        None,
+    )
+    assert "trace_reference_amplicon" in v.flags
+    assert set(calls_of(s).values()) == {"not_assessed"}  # VWF says nothing about the drugs
+    assert f"{s.sample}\tNM_000552.4\t645\tC\tT\t" in (out / "variants.tsv").read_text()
+    (vcf,) = (out / "vcf").glob("*.traces.vcf")
+    rec = [ln.split("\t") for ln in vcf.read_text().splitlines() if not ln.startswith("#")]
+    assert [(r[0], r[1], r[3], r[4]) for r in rec] == [("NM_000552.4", "645", "C", "T")]
+
+
+# ------------------------------------------------------------------ (8) merging and qualities
+
+
+def test_deletion_contradicted_by_clean_other_read_is_filtered(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """SYNTHETIC: the forward read carries a hom deletion, the clean reverse read reads
+    straight through it. Before: never 'contradicts' (the check looked at the anchor base)."""
+    tp53 = engine.annotator.windows["TP53"]
+    seq = tp53.get(tp53.start, tp53.end)
+    s0 = g(engine, 7674226) - 250
+    v = SimVariant(g(engine, 7674225), "CA", "C", "hom")
+    f = simulate_trace(seq, [v], start=s0, length=600, strand="+", seed=31, name="F.ab1")
+    r = simulate_trace(seq, [], start=s0, length=600, strand="-", seed=32, name="R.ab1")
+    ref = ReferenceRegion("TP53", "chr17", tp53.start, seq, "TP53")
+    batch = call_traces(
+        [write_abif(f, tmp_path / "F.ab1"), write_abif(r, tmp_path / "R.ab1")],
+        sample="C", references=[ref],
+    )  # fmt: skip
+    (o,) = batch.observations
+    assert (o.pos, o.ref, o.alt, o.filters) == (7674225, "CA", "C", ("trace_disagreement",))
+    (d,) = batch.details["disagreements"]  # type: ignore[index]
+    (silent,) = d["not_called_in"]
+    assert silent["trace"] == "R.ab1" and silent["verdict"] == "contradicts"
+
+
+def test_no_negative_quality_anywhere() -> None:
+    """Real: the VWF exon 28 pair had a below-threshold call at Q-0.6 (NM_000552.4:4570)."""
+    batch = call_traces(
+        [traces() / f"vwf_family_human/QJL-VWF-28-1-VWF-28-1{x}_{w}.ab1" for x, w in (("F", "D02"), ("R", "E02"))],
+        sample="V", references=[vwf_ref()],
+    )  # fmt: skip
+    qs = [
+        c["quality"]
+        for t in batch.details["traces"]  # type: ignore[union-attr]
+        for c in t["calls"] + t["below_min_quality"]
+    ]
+    assert min(qs) == 0.0
+    assert all((o.quality or 0.0) >= 0 for o in batch.observations)

@@ -260,6 +260,11 @@ class Engine:
                 res = self.annotate_observation(ob)
                 if res.annotation is None and "invalid_allele" not in res.flags:
                     doc.variants_outside_genes += 1
+                    if ob.origin == "trace":
+                        # A call on a --trace-reference amplicon: no gene, no drug call, but
+                        # a finding of this sample that every output must list.
+                        by_sample.setdefault(ob.sample, []).append((ob, res))
+                        continue
                     if self._in_other_build_genes(ob.chrom, ob.pos):
                         other_build_hits += 1
                     continue
@@ -308,6 +313,8 @@ class Engine:
                     + list(ob.extra_flags)
                 )
             )
+            if res.annotation is None and ob.origin == "trace":
+                flags.append("trace_reference_amplicon")
             excluded = not ob.passed and not opts.include_filtered
             if excluded:
                 flags.append("filtered")

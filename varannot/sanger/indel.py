@@ -232,14 +232,19 @@ def _gap_calls(
     lo: int,
     hi: int,
     mixed_ref: tuple[int, int] | None,
-    min_quality: int,
     noise_by_read: dict[int, float],
-) -> list[TraceCall]:
-    """Homozygous indels: alignment gaps inside the high-quality range with clean flanks."""
+) -> tuple[list[TraceCall], list[tuple[int, int, str]]]:
+    """Homozygous indels: alignment gaps inside the high-quality range with clean flanks.
+
+    Returns the calls (at any quality: the caller sorts out the weak ones, which are listed,
+    never dropped) and the gaps that could not become a call, as (first, last region index,
+    reason): such a site is not evidence of wild type and is carved out of coverage.
+    """
     seq = pl.region.sequence.upper()
     cr, cf = pl.cols_read, pl.cols_ref
     n = len(cr)
     calls: list[TraceCall] = []
+    dropped: list[tuple[int, int, str]] = []
     k = 0
     while k < n:
         if cr[k] >= 0 and cf[k] >= 0:
@@ -249,12 +254,25 @@ def _gap_calls(
         while k < n and (cr[k] < 0 or cf[k] < 0):
             k += 1
         g1 = k  # gap columns g0..g1-1
+        refs_near = [int(j) for j in cf[max(0, g0 - 1) : g1 + 1] if j >= 0]
+        span = (min(refs_near), max(refs_near)) if refs_near else None
+        reads_near = [int(i) for i in cr[max(0, g0 - 1) : g1 + 1] if i >= 0]
+        if not reads_near or max(reads_near) < lo or min(reads_near) >= hi:
+            continue  # outside the high-quality range: not in coverage anyway
+
+        def drop(reason: str, span: tuple[int, int] | None = span) -> None:
+            if span is not None:
+                dropped.append((span[0], span[1], reason))
+
         left, right = cr[max(0, g0 - 6) : g0], cr[g1 : g1 + 6]
         if len(left) < 6 or len(right) < 6 or (left < 0).any() or (right < 0).any():
+            drop("alignment gap without 6 clean aligned bases on each side")
             continue
         if (cf[max(0, g0 - 6) : g0] < 0).any() or (cf[g1 : g1 + 6] < 0).any():
+            drop("alignment gap without 6 clean aligned bases on each side")
             continue
         if int(left[0]) < lo or int(right[-1]) >= hi:
+            drop("alignment gap at the edge of the high-quality range")
             continue
         j_after = int(cf[g1])
         if mixed_ref is not None and mixed_ref[0] - 6 <= j_after <= mixed_ref[1] + 6:
@@ -266,7 +284,8 @@ def _gap_calls(
         deleted = [int(j) for j in cf[g0:g1] if j >= 0]
         inserted = [int(i) for i in cr[g0:g1] if i >= 0]
         if deleted and inserted:
-            continue  # a gap on both sides is a local misalignment, not a clean indel
+            drop("gap on both sides of the alignment (local misalignment, not a clean indel)")
+            continue
         if deleted:
             start = _left_align_deletion(seq, deleted[0], len(deleted))
             anchor = start - 1
@@ -274,11 +293,13 @@ def _gap_calls(
         else:
             ins = "".join(view.bases[i] for i in inserted)
             if set(ins) - set(BASES):
+                drop(f"inserted bases {ins!r} include ambiguous calls")
                 continue
             start, ins = _left_align_insertion(seq, j_after, ins)
             anchor = start - 1
             ref_allele, alt_allele = seq[anchor], seq[anchor] + ins
-        if anchor < 0 or q < min_quality:
+        if anchor < 0:
+            drop("indel at the start of the reference region")
             continue
         calls.append(
             TraceCall(
@@ -294,4 +315,4 @@ def _gap_calls(
                 evidence={"flank_min_quality": q, "flags": []},
             )
         )
-    return calls
+    return calls, dropped

@@ -80,11 +80,26 @@ def analyse_trace(
     calls = _snv_calls(view, placement, cols, use, ratio)
     mixed_ref = (int(cols.ref[mixed].min()), int(cols.ref[mixed].max())) if mixed.any() else None
     noise_by_read = dict(zip(cols.read.tolist(), cols.noise.tolist(), strict=True))
-    calls += _gap_calls(view, placement, lo, hi, mixed_ref, min_quality, noise_by_read)
+    gaps, dropped = _gap_calls(view, placement, lo, hi, mixed_ref, noise_by_read)
+    calls += gaps
     if indel is not None:
         calls.append(indel)
+    start = placement.region.start
+    for j0, j1, why in dropped:
+        result.holes.append((start + j0, start + j1, why))
     for c in sorted(calls, key=lambda c: c.ref_index):
-        (result.calls if c.quality >= min_quality else result.low_quality).append(c)
+        if c.quality >= min_quality:
+            result.calls.append(c)
+            continue
+        result.low_quality.append(c)
+        # An indel or a homozygous substitution below the bar is still a clean departure from
+        # the reference: its site is unresolved, not wild type. A weak heterozygous secondary
+        # peak is what every trace has somewhere; it stays listed, and the site covered.
+        if c.kind != "snv" or c.genotype == "1/1":
+            why = (
+                f"{c.kind} call {c.ref}>{c.alt} below min quality (Q{c.quality:g} < {min_quality})"
+            )
+            result.holes.append((c.pos, c.pos + max(len(c.ref), 1) - 1, why))
     # Coverage: high-quality aligned span, up to the mixture (where substitutions are not seen).
     usable = cols.ref[use]
     if usable.size:
@@ -132,6 +147,35 @@ def _evidence_at(res: TraceResult, ref_index: int, alt: str) -> tuple[float | No
     return frac, round(float(cols.noise[k]), 3)
 
 
+def _indel_evidence_at(
+    res: TraceResult, call: TraceCall, ratio: float
+) -> tuple[float | None, float | None]:
+    """(share of mixed columns after an indel, local noise) in one trace, or Nones.
+
+    A trace carrying a heterozygous indel is a two-allele mixture next to it (downstream in its
+    reading direction); one carrying a homozygous deletion has no match columns for the deleted
+    bases. So a trace that aligns straight through every base of the site (no gap) with single
+    peaks after it contradicts the call. "After" is in the trace's reading direction: forward
+    and reverse reads show the mixture on opposite sides.
+    """
+    cols = res.columns
+    if cols is None:
+        return None, None
+    a, b = call.ref_index, call.ref_index + len(call.ref)  # anchor .. last deleted base
+    site = np.nonzero((cols.ref >= a) & (cols.ref < b + 1))[0]
+    if site.size != b + 1 - a or not (np.diff(cols.read[site]) == 1).all():
+        return None, None  # a gap at the site: this trace does not read straight through
+    assert res.placement is not None
+    # the side the polymerase reads after the site: where a het indel's mixture would be
+    lo, hi = (b, b + 12) if res.placement.strand == "+" else (a - 12, a)
+    near = np.nonzero((cols.ref >= lo) & (cols.ref <= hi))[0]
+    if near.size < 8:
+        return None, None
+    second = np.sort(cols.x[near], axis=1)[:, -2]
+    mixed = float(np.mean(second >= ratio))
+    return round(mixed, 3), round(float(np.median(cols.noise[near])), 3)
+
+
 def _trace_details(res: TraceResult, path: Path) -> dict[str, object]:
     """JSON-ready description of one trace's trim, placement and calls."""
     tr = res.trace
@@ -169,6 +213,9 @@ def _trace_details(res: TraceResult, path: Path) -> dict[str, object]:
         if res.covered
         else None
     )
+    d["not_wild_type_sites"] = [
+        {"chrom": pl.region.chrom, "start": a, "end": b, "reason": why} for a, b, why in res.holes
+    ]
     d["het_indel_scan"] = _jsonable(res.indel_scan)
     d["calls"] = [_call_details(c, tr) for c in res.calls]
     d["below_min_quality"] = [_call_details(c, tr) for c in res.low_quality[:20]]
@@ -198,14 +245,29 @@ def _jsonable(v: object) -> object:
     return v
 
 
-def _merge_intervals(iv: list[tuple[str, int, int]]) -> list[CoveredInterval]:
-    """Union of per-trace covered spans (forward and reverse reads usually overlap)."""
+def _merge_intervals(
+    iv: list[tuple[str, int, int]], holes: Sequence[tuple[str, int, int]] = ()
+) -> list[CoveredInterval]:
+    """Union of per-trace covered spans (forward and reverse reads usually overlap), minus the
+    sites any trace could not resolve (a dropped or below-threshold call is not wild type,
+    even where another read looks clean: the disagreement is not settled)."""
     out: list[tuple[str, int, int]] = []
     for chrom, a, b in sorted(iv):
         if out and out[-1][0] == chrom and a <= out[-1][2] + 1:
             out[-1] = (chrom, out[-1][1], max(out[-1][2], b))
         else:
             out.append((chrom, a, b))
+    for hc, h0, h1 in sorted(holes):
+        cut: list[tuple[str, int, int]] = []
+        for chrom, a, b in out:
+            if chrom != hc or h1 < a or h0 > b:
+                cut.append((chrom, a, b))
+                continue
+            if a < h0:
+                cut.append((chrom, a, h0 - 1))
+            if h1 < b:
+                cut.append((chrom, h1 + 1, b))
+        out = cut
     return [CoveredInterval(chrom=c, start=a, end=b, source="trace") for c, a, b in out]
 
 
@@ -242,12 +304,15 @@ def call_traces(
     results = [analyse_trace(t, references, ratio=ratio, min_quality=min_quality) for t in traces]
     intervals: list[tuple[str, int, int]] = []
     failed: list[dict[str, object]] = []
+    holes: list[tuple[str, int, int]] = []
     for res, path in zip(results, files, strict=True):
         if res.placement is None:
             batch.skipped.add(STATUS_REASON[res.status], f"{path.name}: {res.reason}")
             failed.append({"trace": path.name, "status": res.status, "reason": res.reason})
         elif res.covered is not None:
-            intervals.append((res.placement.region.chrom, res.covered[0], res.covered[1]))
+            chrom = res.placement.region.chrom
+            intervals.append((chrom, res.covered[0], res.covered[1]))
+            holes += [(chrom, a, b) for a, b, _ in res.holes]
 
     # Merge per-trace calls into one observation per variant.
     groups: dict[tuple[str, int, str, str], list[tuple[int, TraceCall]]] = {}
@@ -283,7 +348,10 @@ def call_traces(
             contradicted = False
             for t in silent:
                 res = results[t]
-                frac, noise = _evidence_at(res, best.ref_index, alt)
+                if len(ref) == 1 and len(alt) == 1:
+                    frac, noise = _evidence_at(res, best.ref_index, alt)
+                else:  # before: indels were never judged (the anchor base has no alt peak)
+                    frac, noise = _indel_evidence_at(res, best, ratio)
                 low = [c for c in res.low_quality if c.key == key]
                 # A readable trace without the alternative peak contradicts the call (a real
                 # heterozygote shows ~0.3-0.5 of the signal there); a noisy one, or one showing
@@ -298,7 +366,11 @@ def call_traces(
                 entry["not_called_in"].append(  # type: ignore[attr-defined]
                     {
                         "trace": res.trace.file_name,
-                        "alt_peak_fraction": frac,
+                        (
+                            "alt_peak_fraction"
+                            if len(ref) == len(alt) == 1
+                            else "mixed_column_share"
+                        ): frac,
                         "local_noise": noise,
                         "below_min_quality": low[0].quality if low else None,
                         "verdict": "contradicts" if clean_absent else "inconclusive",
@@ -355,7 +427,7 @@ def call_traces(
     batch.observations = observations
     # Always set, even empty: traces say exactly what was seen, and a sample whose reads all
     # failed has seen nothing (every drug not assessed), unlike a plain VCF (coverage unknown).
-    batch.coverage[sample_id] = _merge_intervals(intervals)
+    batch.coverage[sample_id] = _merge_intervals(intervals, holes)
     plots: list[dict[str, object]] = []
     if plot_dir is not None:
         plots = _make_plots(results, best_calls, highlight, plot_dir, sample_id)

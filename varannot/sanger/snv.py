@@ -115,14 +115,17 @@ def _snv_calls(
         if cols.ref[k + 1] - cols.ref[k - 1] != 2:
             continue
         mu = float(cols.noise[k])
+        bq = float(view.qualities[i])
         if genotype == "0/1":
             # Excess of the secondary peak over the local background, in background units:
             # phred-scaled under an exponential noise model, shifted by one unit because the
             # observed tail of secondary peaks is heavier than exponential.
             q = 10.0 * math.log10(math.e) * (min(minor, 1.0) - mu) / mu
+            q = _fold_basecaller(q, bq, view.qualities, i)
         else:
             # Homozygous: evidence is a clean alternative peak with no reference signal.
-            q = min(float(view.qualities[i]), 10.0 * math.log10(math.e) * (1.0 - minor) / mu)
+            q = min(bq, 10.0 * math.log10(math.e) * (1.0 - minor) / mu)
+        q = q if q > 0.0 else 0.0  # a phred quality is never negative
         flags: list[str] = []
         shape = peak_shape_flag(view, i, a)
         if shape is not None:
@@ -143,6 +146,7 @@ def _snv_calls(
                 evidence={
                     "peak_ratio": round(minor, 3),
                     "local_noise": round(mu, 3),
+                    "basecaller_quality": int(bq),
                     "heights": {
                         b: round(float(v), 1) for b, v in zip(BASES, cols.h[k], strict=True)
                     },
@@ -151,6 +155,27 @@ def _snv_calls(
             )
         )
     return calls
+
+
+# A clean heterozygote costs the basecaller about this many QV units (its two peaks make it
+# unsure): the VWF 3730 reads score documented hets Q9-Q34 (mostly 13-18) between Q40-60 flanks.
+_HET_QV_PENALTY = 20.0
+_FLANK = 5  # bases either side whose basecaller QVs say how trustworthy the stretch is
+
+
+def _fold_basecaller(q_peak: float, bq: float, qualities: npt.NDArray[np.int16], i: int) -> float:
+    """Het SNV quality with the basecaller's own view folded in.
+
+    The instrument's QV at the site, raised by the penalty any real het pays, is an independent
+    error estimate: the two error probabilities add. The flanks' median QV caps the result: a
+    stretch the instrument scored Q8 cannot host a Q99 call whatever the peaks look like.
+    """
+    p_err = 10.0 ** (-q_peak / 10.0) + 10.0 ** (-(bq + _HET_QV_PENALTY) / 10.0)
+    q = -10.0 * math.log10(min(p_err, 1.0))
+    flank = np.concatenate([qualities[max(0, i - _FLANK) : i], qualities[i + 1 : i + 1 + _FLANK]])
+    if flank.size:
+        q = min(q, float(np.median(flank)))
+    return q
 
 
 def _binom_tail_phred(k: int, n: int, p: float) -> float:

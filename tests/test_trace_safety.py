@@ -361,3 +361,91 @@ def test_no_negative_quality_anywhere() -> None:
     ]
     assert min(qs) == 0.0
     assert all((o.quality or 0.0) >= 0 for o in batch.observations)
+
+
+# ------------------------------------------------------------------ a mixed plate
+
+
+def test_plate_of_placed_unplaced_empty_and_off_target_reads(
+    engine: Engine, real_fasta: dict[str, Path], tmp_path: Path
+) -> None:
+    """A run folder as a lab sends it: A01 F+R over BCL2 G101V (SYNTHETIC), B01 the real empty
+    read, C01 the real EMBOSS read (off target: 34 bp on TP53), D01 a SYNTHETIC read of random
+    sequence, E01 a real read whose quality track is absent in effect (310.ab1: failed)."""
+    import shutil
+
+    from varannot.knowledge import KnowledgeBase
+    from varannot.run import execute_run
+
+    run = tmp_path / "plate"
+    run.mkdir()
+    lo = 63318100
+    ref = amplicon(engine, "BCL2", lo, 63318640)
+    g101 = 63318365 - lo
+    for strand, name in (("+", "A01.F.ab1"), ("-", "A01.R.ab1")):
+        sim = simulate_trace(ref, [SimVariant(g101, "C", "A")], start=20, length=480,
+                             strand=strand, seed=7 if strand == "+" else 8, name=name)  # fmt: skip
+        write_abif(sim, run / name)
+    shutil.copy(traces() / "biopython_Tests_Abi/empty.ab1", run / "B01.ab1")
+    shutil.copy(traces() / "emboss_test/abiview.abi", run / "C01.abi")
+    junk = "".join(np.random.default_rng(5).choice(list("ACGT"), 700))
+    write_abif(
+        simulate_trace(junk, [], start=0, length=600, seed=6, name="D01.ab1"), run / "D01.ab1"
+    )
+    shutil.copy(traces() / "biopython_Tests_Abi/310.ab1", run / "E01.ab1")
+    result = execute_run(
+        [str(run)], fasta=real_fasta["GRCh38"], build="GRCh38", kb=KnowledgeBase.load(),
+        options=RunOptions(), quiet=True,
+    )  # fmt: skip
+    doc = result.doc
+    samples = {s.sample: s for s in doc.samples}
+    assert sorted(samples) == ["A01", "B01", "C01", "D01", "E01"]
+    drugs = list(KnowledgeBase.load().drugs)
+    a01 = calls_of(samples["A01"])
+    assert a01 == {d: ("resistant" if d == "venetoclax" else "not_assessed") for d in drugs}
+    assert [v.protein_change for v in samples["A01"].variants] == ["G101V"]
+    reasons = {
+        "B01": "trace B01.ab1 gave no evidence: too short: 0 base calls",
+        "C01": "trace C01.abi gave no evidence: not placed: best local alignment spans only 34",
+        "D01": "trace D01.ab1 gave no evidence: not placed: no 12-base seed",
+        "E01": "trace E01.ab1 gave no evidence: failed quality: only 23 usable bases",
+    }
+    for name, why in reasons.items():
+        s = samples[name]
+        assert calls_of(s) == dict.fromkeys(drugs, "not_assessed"), name
+        assert s.variants == [] and s.coverage_source == "trace"
+        for c in s.calls:
+            assert c.coverage == "not_covered"
+            assert any(x.startswith(why) for x in c.caveats), (name, c.caveats)
+    assert not any(x.startswith("trace") for c in samples["A01"].calls for x in c.caveats)
+
+
+# ------------------------------------------------------------------ (5) compound het indels
+
+
+@pytest.mark.parametrize("strand", ["+", "-"])
+@pytest.mark.parametrize("alleles", ["del2/ins1", "del1/del4"])
+def test_compound_heterozygous_indels_are_not_resolved_not_miscalled(
+    engine: Engine, tmp_path: Path, strand: str, alleles: str
+) -> None:
+    """SYNTHETIC: two different non-reference alleles at TP53 chr17:7674225 (no wild type).
+    Before: del2/ins1 came out as one 0/1 3-base deletion, del1/del4 as nothing at all (site
+    covered wild type). Now: no call, the site is listed as not resolved and not covered."""
+    tp53 = engine.annotator.windows["TP53"]
+    seq = tp53.get(tp53.start, tp53.end)
+    p0 = g(engine, 7674225)
+    a1, a2 = {
+        "del2/ins1": (SimVariant(p0, seq[p0 : p0 + 3], seq[p0], haplotype=1),
+                      SimVariant(p0, seq[p0], seq[p0] + "G", haplotype=2)),
+        "del1/del4": (SimVariant(p0, seq[p0 : p0 + 2], seq[p0], haplotype=1),
+                      SimVariant(p0, seq[p0 : p0 + 5], seq[p0], haplotype=2)),
+    }[alleles]  # fmt: skip
+    sim = simulate_trace(seq, [a1, a2], start=p0 - 250, length=600, strand=strand, seed=41)  # type: ignore[arg-type]
+    ref = ReferenceRegion("TP53", "chr17", tp53.start, seq, "TP53")
+    batch = call_traces([write_abif(sim, tmp_path / "cx.ab1")], sample="X", references=[ref])
+    assert batch.observations == []
+    (t,) = batch.details["traces"]  # type: ignore[index]
+    assert t["het_indel_scan"]["best_shift"] == 3 and t["het_indel_scan"]["unresolved"]
+    assert any(h["reason"].startswith("indel site not resolved") and h["start"] <= 7674226 <= h["end"]
+               for h in t["not_wild_type_sites"])  # fmt: skip
+    assert not any(c.start <= 7674226 <= c.end for c in batch.coverage["X"])

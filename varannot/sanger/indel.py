@@ -99,6 +99,8 @@ def _het_indel_scan(
             "explained_columns": n_expl,
         }
     )
+    if b < n:
+        info["breakpoint_ref_index"] = int(ref_j[b])
     if n_disc < 8 or n_expl < 0.7 * n_disc or gain < 10 or gain < 2.0 * max(runner, 1.0):
         if b < n and n - b >= 20 and float(mixed[b:].mean()) >= 0.5:
             # Mixed from here on but no indel explains it: no substitution calls in there.
@@ -117,6 +119,7 @@ def _het_indel_scan(
     insert_min = max(ratio, 0.4 * typical)
     allele = _junction_allele(seq, ref_j, others, known, b, s, d, junction_min, insert_min)
     if allele is None:
+        info["unresolved"] = f"a {abs(s)}-base shift explains the mixture but not its junction"
         return None, mask, info
     anchor, ref_allele, alt_allele = allele
     # Columns inside the variant's reference span belong to it, not to substitution calls.
@@ -209,6 +212,22 @@ def _junction_allele(
         start, hap = _left_align_insertion(seq, start, hap)
         return start - 1, seq[start - 1], seq[start - 1] + hap
     return start, ref_seg, hap  # delins: no anchor base needed
+
+
+def compound_suspect(pl: Placement, breakpoint: int, shift: int) -> bool:
+    """Whether the alignment itself has a gap at a heterozygous-indel breakpoint.
+
+    The decomposition measures the shift *between* the two alleles and assumes one of them is
+    the reference. When the alignment needs a gap right there, the allele it follows is not
+    the reference either: two different non-reference alleles (compound het, GT 1/2), which
+    one shift cannot describe (it gave a 0/1 indel of the wrong size, or nothing).
+    """
+    gap = (pl.cols_read < 0) | (pl.cols_ref < 0)
+    if not gap.any():
+        return False
+    ref_at = np.maximum.accumulate(np.where(pl.cols_ref >= 0, pl.cols_ref, -1))
+    near = np.abs(ref_at[gap] - breakpoint) <= abs(shift) + 8
+    return bool(near.any())
 
 
 def _left_align_deletion(seq: str, start: int, length: int) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..models import CoveredInterval, InputBatch, Observation, ReferenceRegion, SkipReport
 from ..readers.trace import Trace, read_trace
-from .indel import _gap_calls, _het_indel_scan
+from .indel import _gap_calls, _het_indel_scan, compound_suspect
 from .model import (
     _BASE_INDEX,
     _MIN_ALIGNED,
@@ -75,6 +75,22 @@ def analyse_trace(
     cols = _columns(view, vh, placement, blob_free_heights(view))
     result.columns = cols
     indel, mixed, info = _het_indel_scan(placement, cols, ratio)
+    bp, shift = info.get("breakpoint_ref_index"), info.get("best_shift")
+    if (
+        mixed.any()
+        and isinstance(bp, int)
+        and isinstance(shift, int)
+        and (compound_suspect(placement, bp, shift) or "unresolved" in info)
+    ):
+        # Two alleles that are not "reference + one indel": say so, call nothing there.
+        why = str(info.get("unresolved") or "two different non-reference alleles (compound "
+                  "heterozygous indels?) that one shift cannot describe")  # fmt: skip
+        info["unresolved"] = why
+        g = placement.region.start + bp
+        result.holes.append(
+            (g - abs(shift) - 1, g + abs(shift) + 1, f"indel site not resolved: {why}")
+        )
+        indel = None
     result.indel_scan = info
     use = (cols.read >= lo) & (cols.read < hi) & ~mixed
     calls = _snv_calls(view, placement, cols, use, ratio)

@@ -50,6 +50,9 @@ class SimVariant:
     alt: str
     zygosity: Literal["het", "hom"] = "het"
     fraction: float | None = None
+    # Which allele a het variant is on: 2 (default, the minor allele) or 1 (the other one), so
+    # two different het variants at one site make a compound heterozygote (GT 1/2).
+    haplotype: Literal[1, 2] = 2
 
     @property
     def alt_fraction(self) -> float:
@@ -140,8 +143,8 @@ def simulate_trace(
     inside = [v for v in variants if start + 5 <= v.pos < end - 5]
     hom = [v for v in inside if v.zygosity == "hom"]
     het = [v for v in inside if v.zygosity == "het"]
-    allele_a = apply_variants(reference, hom)
-    allele_b = apply_variants(reference, hom + het)
+    allele_a = apply_variants(reference, hom + [v for v in het if v.haplotype == 1])
+    allele_b = apply_variants(reference, hom + [v for v in het if v.haplotype == 2])
     frac = float(np.mean([v.alt_fraction for v in het])) if het else 0.0
     reads = [
         (_read_of(allele_a, len(reference), start, end, strand, length), 1.0 - frac),

@@ -61,6 +61,8 @@ class RunOptions:
     trace_sample: str | None = None
     trace_references: Sequence[Path] = ()
     plot_dir: Path | None = None
+    # chromatogram data around calls and KB residues in the document (the browser page draws it)
+    trace_windows: bool = False
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -159,6 +161,7 @@ class Engine:
             min_quality=opts.trace_min_quality,
             plot_dir=opts.plot_dir,
             highlight=highlight,
+            windows=self.kb_residue_loci() if opts.trace_windows else None,
         )
 
     def trace_references(self, extra: Sequence[Path] = ()):  # type: ignore[no-untyped-def]
@@ -181,6 +184,15 @@ class Engine:
             if end - start <= 3:
                 out.append((chrom, start))
         return out
+
+    def kb_residue_loci(self) -> list[tuple[str, str, int, int]]:
+        """(label, chrom, start, end) of the residue-level loci (codons, not whole exons)."""
+        seen: dict[tuple[str, int, int], str] = {}
+        for drug in self.kb.drugs:
+            for label, chrom, start, end in self.kb.loci(drug, self.annotator.transcripts):
+                if end - start <= 3:
+                    seen.setdefault((chrom, start, end), label)
+        return [(label, *k) for k, label in sorted(seen.items())]
 
     def kb_loci_all(self) -> list[tuple[str, str, int, int]]:
         seen: dict[tuple[str, str, int, int], None] = {}
@@ -378,7 +390,8 @@ def _summary(batch: InputBatch) -> InputSummary:
             SkippedOut(reason=r, count=n, examples=batch.skipped.examples.get(r, []))
             for r, n in sorted(batch.skipped.counts.items())
         ],
-        details={k: v for k, v in batch.details.items() if _jsonable(v)},
+        # chromatogram windows travel once, with the sample (``SampleOut.traces``)
+        details={k: v for k, v in batch.details.items() if _jsonable(v) and k != "windows"},
     )
 
 

@@ -38,7 +38,8 @@ Layout: :mod:`.model` (constants and result types), :mod:`.trim` (Mott trimming,
 heights), :mod:`.place` (seeding and alignment), :mod:`.snv` (substitutions), :mod:`.indel`
 (homozygous gaps, heterozygous indel decomposition), :mod:`.merge` (one trace end to end, many
 traces -> one sample). File formats live in :mod:`varannot.readers.trace`; :mod:`.simulate` is
-the SYNTHETIC trace simulator used by tests and benchmarks.
+the SYNTHETIC trace simulator used by tests and benchmarks; :mod:`.window` cuts chromatogram
+windows (channel data around calls and residues) for the browser page to draw.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from .model import (
 from .place import place_trace
 from .snv import _columns, _snv_calls
 from .trim import blob_free_heights, mott_trim
+from .window import trace_windows
 
 
 def analyse_trace(
@@ -296,6 +297,7 @@ def call_traces(
     min_quality: int = 20,
     plot_dir: Path | None = None,
     highlight: Sequence[tuple[str, int]] = (),
+    windows: Sequence[tuple[str, str, int, int]] | None = None,
 ) -> InputBatch:
     """Call variants from the Sanger traces of ONE sample (e.g. forward + reverse read).
 
@@ -303,6 +305,8 @@ def call_traces(
     ``ReferenceRegion.chrom``), one per distinct variant; a variant called by one trace but not
     by another trace covering it carries the filter ``trace_disagreement`` and is listed in
     ``details['disagreements']``. ``highlight`` positions inside a placed read get a plot too.
+    ``windows`` (residues as label, chrom, start, end) asks for chromatogram data around every
+    call and those residues in ``details['windows']`` (see :mod:`.window`).
     Unreadable traces raise :class:`~varannot.errors.InputError`.
     """
     if not 0.0 < ratio < 1.0:
@@ -454,6 +458,8 @@ def call_traces(
         "plots": plots,
         "parameters": {"ratio": ratio, "min_quality": min_quality},
     }
+    if windows is not None:
+        batch.details["windows"] = trace_windows(results, best_calls, windows)
     return batch
 
 

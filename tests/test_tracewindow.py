@@ -108,3 +108,22 @@ def test_residue_windows_are_knowledge_base_loci_the_reads_cover(
 def test_no_windows_unless_asked(engine: Engine, tp53: str, tmp_path: Path) -> None:
     _, wins = windows_of(engine, het_reads(tp53, tmp_path), False)
     assert wins == []
+
+
+def test_an_unplaced_real_trace_assesses_nothing(engine: Engine) -> None:
+    """A real trace of another gene (sangerseqR) places nowhere: every drug is not assessed.
+
+    Before, such a sample had no coverage entry at all and read like a plain VCF ("the input
+    cannot tell"), so its calls came out "no known resistance": a false reassurance.
+    """
+    path = SHARED / "testdata-sources/traces/sangerseqR/heterozygous.ab1"
+    require_shared()
+    batch = engine.read_traces([path], "het", RunOptions(trace_windows=True))
+    doc = engine.run([batch])
+    (sample,) = doc.samples
+    assert sample.coverage_source == "trace"
+    assert sample.calls and {(c.call, c.coverage) for c in sample.calls} == {
+        ("not_assessed", "not_covered")
+    }
+    assert all(c.uncovered_loci for c in sample.calls)
+    assert sample.traces[0]["windows"] == []

@@ -323,7 +323,7 @@ def test_graceful_stop_hands_the_running_job_back(
 OPERATIONS = [
     "POST /v1/annotate", "POST /v1/jobs", "GET /v1/jobs/{job_id}", "GET /v1/jobs/{job_id}/result",
     "GET /v1/knowledge-base", "GET /v1/transcripts", "GET /healthz", "GET /readyz",
-    "GET /metrics",
+    "GET /metrics", "POST /v1/render/{name}",
 ]  # fmt: skip
 
 

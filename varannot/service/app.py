@@ -25,10 +25,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..errors import VarannotError
 from ..models import Build
+from ..schema import ResultDocument
 from .jobs import DataDirLock, JobStore, database_url
 from .metrics import Metrics, MetricsMiddleware
 from .problems import Problem, ProblemError, _problem_response, _validation_problem, problem_of
-from .routes import annotate, health, reference
+from .routes import annotate, health, page, reference, render
 from .routes import jobs as job_routes
 from .runner import EngineSet
 from .schemas import AnnotateRequest
@@ -96,7 +97,7 @@ def _custom_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         comps = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (AnnotateRequest, Problem):
+        for model in (AnnotateRequest, Problem, ResultDocument):
             js = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for name, d in js.pop("$defs", {}).items():
                 comps.setdefault(name, d)
@@ -147,6 +148,8 @@ def create_app(settings: ServiceSettings, engines: EngineSet | None = None) -> F
     app.include_router(job_routes.router)
     app.include_router(reference.router)
     app.include_router(health.ops)
+    app.include_router(render.router)
+    app.include_router(page.page)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

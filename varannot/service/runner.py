@@ -160,11 +160,30 @@ def _relabel_batch(batch: InputBatch, files: Sequence[StoredFile]) -> None:
                 ob.sample = new
         if old in batch.coverage:
             batch.coverage[new] = batch.coverage.pop(old)
-    for key, value in list(batch.details.items()):
-        if isinstance(value, str):
-            for p, d in names.items():
-                value = value.replace(p, d)
-            batch.details[key] = value
+    # Trace details (file names, paths, calls' records) are nested: relabel every string in them.
+    pairs = sorted(
+        [(str(f.path), f.display) for f in files] + [(f.path.name, f.display) for f in files],
+        key=lambda pd: -len(pd[0]),
+    )
+    for ob in batch.observations:
+        ob.record = _relabel_text(ob.record, pairs)
+    batch.details = _relabel_value(batch.details, pairs)
+
+
+def _relabel_text(text: str, pairs: Sequence[tuple[str, str]]) -> str:
+    for p, d in pairs:
+        text = text.replace(p, d)
+    return text
+
+
+def _relabel_value(value: Any, pairs: Sequence[tuple[str, str]]) -> Any:
+    if isinstance(value, str):
+        return _relabel_text(value, pairs)
+    if isinstance(value, list):
+        return [_relabel_value(v, pairs) for v in value]
+    if isinstance(value, dict):
+        return {k: _relabel_value(v, pairs) for k, v in value.items()}
+    return value
 
 
 def _finish_document(doc: ResultDocument) -> ResultDocument:

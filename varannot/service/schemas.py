@@ -151,6 +151,9 @@ class FileOptions(ThresholdsIn):
     )
     tumor: str | None = Field(default=None, pattern=_SAMPLE_RE)
     include_filtered: bool = False
+    trace_windows: bool = Field(
+        default=False, description="chromatogram data around trace calls and KB residues"
+    )
 
     def run_options(self) -> RunOptions:
         keep = [s for s in (self.samples or "").split(",") if s.strip()]
@@ -159,6 +162,7 @@ class FileOptions(ThresholdsIn):
             tumor=self.tumor,
             include_filtered=self.include_filtered,
             trace_sample=self.sample,
+            trace_windows=self.trace_windows,
             thresholds=self.thresholds(),
         )
 

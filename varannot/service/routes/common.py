@@ -43,6 +43,10 @@ _UPLOAD_BODY = {
                     "samples": {"type": "string", "description": "VCF samples to keep (a,b)"},
                     "tumor": {"type": "string"},
                     "include_filtered": {"type": "boolean"},
+                    "trace_windows": {
+                        "type": "boolean",
+                        "description": "chromatogram data around trace calls and KB residues",
+                    },
                     "reporting_vaf": {"type": "number", "minimum": 0, "maximum": 1},
                     "detection_floor": {"type": "number", "minimum": 0, "maximum": 1},
                     "min_depth": {"type": "integer", "minimum": 0},

@@ -173,6 +173,13 @@ def test_page_traces_and_vcfs(
 ) -> None:
     page = open_page(browser, server)
     assert page.title() == "varannot: resistance calls from Sanger traces and VCFs"
+    # every form control has a label (accessibility)
+    unlabelled = page.evaluate(
+        "() => [...document.querySelectorAll('input, select, button')]"
+        ".filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')"
+        " && !e.textContent.trim()).map(e => e.id || e.outerHTML)"
+    )
+    assert unlabelled == []
     files = [inputs["F"], inputs["R"], inputs["real_trace"], inputs["real_vcf"], inputs["p2"]]
     page.set_input_files("#files", [str(f) for f in files])
     assert page.locator("#file-list li").count() == 5

@@ -55,6 +55,8 @@ EDGES = [
     # plus strand: 3'-shifted across the intron/exon border like the minus-strand genes
     ("chr19", 48955548, "GG", "G", "c.36del", "p.(Thr14ProfsTer7)",
      ["frameshift_variant", "splice_region_variant"]),
+    # insertion before a transcript's first base lies outside the transcript
+    ("chr19", 48954874, "C", "CA", "c.-55_-54insA", None, ["upstream_gene_variant"]),
     # frameshift whose first new residue is a stop: nonsense name, both SO terms
     ("chr17", 7674916, "A", "AT", "c.614dup", "p.(Tyr205Ter)",
      ["stop_gained", "frameshift_variant"]),

@@ -261,7 +261,9 @@ def effect(ctx: TranscriptContext, pos: int, ref: str, alt: str, shift: bool = T
             # intronic or outside: a term holds when both flanks agree; next to a splice
             # site (both dinucleotides intact) it is splice-region intron sequence
             terms |= s5 & s3
-            if "splice_region_variant" in terms or (s5 ^ s3) & _SPLICE_SITE:
+            if not inside:  # at a transcript end: outside the transcript
+                terms |= (s5 | s3) & {"upstream_gene_variant", "downstream_gene_variant"}
+            elif "splice_region_variant" in terms or (s5 ^ s3) & _SPLICE_SITE:
                 terms.add("splice_region_variant")
                 if terms.isdisjoint(_SPLICE_SITE):
                     terms.add("intron_variant")
@@ -345,7 +347,7 @@ def _protein_effect(
         if delta == 0 and alt_tx[cds0 : cds0 + 3] == "ATG":
             return hgvs.synonymous(acc, "M", 1), {"start_retained_variant"}
         lost = hgvs.ProteinChange(acc, "p.(Met1?)", "M1?", "start_lost", 1, 1, "M", "")
-        return lost, {"start_lost"} | (_coarse_terms(frameshift, delta) if delta else set())
+        return lost, {"start_lost"}
     if stop_hit and (t_alt + seq[te : te + cds_end - ts])[: cds_end - ts] == seq[ts:cds_end]:
         # the same as a 3'UTR change: the stop codon is intact
         return hgvs.unchanged(acc), {"stop_retained_variant", "3_prime_UTR_variant"}

@@ -1,7 +1,8 @@
 """varannot vs bcftools csq (pysam.bcftools.csq) on the same MANE models, every gene, both builds.
 
 The variant set (tests/oracle_csq.py): every CDS SNV and 1-6 bp deletions, duplications,
-insertions and 2-3 bp MNVs at every exon/intron, start, stop and UTR border, on the real
+insertions and 2-3 bp MNVs at every exon/intron, start, stop and UTR border (GRCh37, the same
+sequence at shifted coordinates: every SNV and a third of the rest), on the real
 TP53/BAX/BCL2 sequence from ../shared and the SYNTHETIC MEN1 region. Each variant either agrees
 (SO terms; for SNVs the residue change; for indels the predicted protein) or falls in one named
 convention class below; anything else fails the test. The counts are printed (``-s``) and,
@@ -253,7 +254,9 @@ def classify(a: Annotator, v: Generated, entries: list[str]) -> tuple[str, str]:
     if v.kind == "del":
         anchored = vocab(set(effect(ctx, v.pos, v.ref[:-1], "", shift=False).consequence))
         anchored -= dropped
-    unchanged = v.kind != "snv" and tr is not None and tr == ref_prot
+    if tr is None and v.kind != "snv":
+        tr = truth(a, v)
+    unchanged = tr is not None and tr == ref_prot
     for name in CLASSES:
         if name in ("fs_first_stop", "stop_lost_at_stop"):
             continue
@@ -363,6 +366,8 @@ def test_bcftools_csq_agrees_except_named_conventions(
 ) -> None:
     a = kb_annotators[build]
     variants = generate(a)
+    if build == "GRCh37":  # same sequence at shifted coordinates: every SNV, a third of the rest
+        variants = [v for i, v in enumerate(variants) if v.kind == "snv" or i % 3 == 0]
     fasta, gff, vcf = write_inputs(a, variants, tmp_path)
     csq = run_csq(fasta, gff, vcf, tmp_path / "csq.vcf")
     assert len(csq) == len(variants)  # bcftools read every record
@@ -399,4 +404,4 @@ def test_bcftools_csq_agrees_except_named_conventions(
     assert set(pcounts) <= set(PROTEIN) | {"unknown"}
     # every CDS SNV agrees on the SO terms (its residue change is checked above)
     assert snv_terms["agree"] == report["kinds"]["snv"]
-    assert total > 30000 and counts["agree"] > 0.9 * total
+    assert total > (30000 if build == "GRCh38" else 20000) and counts["agree"] > 0.9 * total

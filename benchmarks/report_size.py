@@ -73,23 +73,25 @@ def batches(n_samples: int, per_sample: tuple[int, int], pool: list, seed: int) 
     return out
 
 
-def chromium_seconds(page: Path, binary: str) -> tuple[float | None, float]:
+def chromium_seconds(page: Path, binary: str) -> tuple[float | None, float, str]:
     """(seconds from navigation to a laid-out page as the browser measures it, wall seconds
-    of the whole headless Chromium run)."""
+    of the whole headless Chromium run, page width / window width at 1024 px)."""
     probe = page.with_name(page.stem + ".probe.html")
     script = (
         "<script>addEventListener('load',()=>{void document.body.offsetHeight;"
-        "document.title='LAYOUT_MS='+Math.round(performance.now())})</script></body>"
+        "const d=document.documentElement;document.title='LAYOUT_MS='+Math.round("
+        "performance.now())+' W='+d.scrollWidth+'/'+d.clientWidth})</script></body>"
     )
     probe.write_text(page.read_text().replace("</body>", script))
     t0 = time.perf_counter()
     res = subprocess.run(
-        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", probe.as_uri()],
+        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1024,800",
+         "--dump-dom", probe.as_uri()],
         capture_output=True, text=True, check=False, timeout=600,
     )  # fmt: skip
     wall = time.perf_counter() - t0
-    m = re.search(r"LAYOUT_MS=(\d+)", res.stdout)
-    return (int(m.group(1)) / 1000 if m else None, wall)
+    m = re.search(r"LAYOUT_MS=(\d+) W=(\d+/\d+)", res.stdout)
+    return (int(m.group(1)) / 1000 if m else None, wall, m.group(2) if m else "?")
 
 
 def main() -> None:
@@ -153,9 +155,12 @@ def main() -> None:
                 f"{len(text.encode()) / 1e6:.2f} MB, rendered by Python in {t_render:.2f} s"
             )
             if browser:
-                layout, wall = chromium_seconds(page, browser)
+                layout, wall, width = chromium_seconds(page, browser)
                 shown = "?" if layout is None else f"{layout:.2f}"
-                line += f"; Chromium: laid out {shown} s after navigation ({wall:.1f} s wall)"
+                line += (
+                    f"; Chromium: laid out {shown} s after navigation ({wall:.1f} s wall), "
+                    f"page/window width {width} px"
+                )
             print(line, flush=True)
 
 

@@ -78,6 +78,7 @@ figure{display:inline-block;margin:6px 10px 6px 0;background:#fff;border:1px sol
 padding:6px;max-width:100%}figure img{max-width:100%;height:auto;display:block}
 figcaption{font-size:12px;color:#5a6275}
 ul.tight{margin:2px 0;padding-left:18px}summary{cursor:pointer;color:#3b4a6b}
+@media (max-width:1000px){main{padding:12px}th,td{overflow-wrap:anywhere;padding:3px 4px}}
 """
 
 

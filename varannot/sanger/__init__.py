@@ -17,22 +17,33 @@ Method, in order:
    a diagonal; a local alignment (Biopython ``PairwiseAligner``) of the read, written with IUPAC
    codes where a secondary peak passes the ratio, against a window around it gives the span. IUPAC
    reads keep the alignment on the reference allele through heterozygous sites and through the
-   mixed tail of a heterozygous indel.
+   mixed tail of a heterozygous indel. A placement must span 40 reference bases at identity
+   0.90, explain half the read's high-quality bases (or align at >= 0.97: an exon read on a
+   cDNA reference) and beat the best placement elsewhere by 10 % of the score; otherwise the
+   read is "not placed" and the reason names the best candidate. A read with fewer than 40
+   base calls is "too short", one with fewer than 40 bases after trimming "failed quality":
+   such traces add no coverage, so the loci they were meant to show stay not assessed.
 3. **Substitutions.** At each aligned base the four peak heights decide: a second peak at least
    ``ratio`` of the reference peak -> heterozygous; an alternative base without reference signal
    -> homozygous. The secondary peak is measured after removing features broader than ~6 bases
    (dye blobs) and must be a peak under the called one (not the flank of an off-register peak).
    Call quality is phred-scaled against the *local* secondary-peak background, so a noisy stretch
-   does not produce confident calls. Homozygous indels are clean alignment gaps.
+   does not produce confident calls, and folded with the basecaller's own QVs (site and flanks).
+   Homozygous indels are clean alignment gaps. Calls below the quality bar are listed, never
+   dropped; a weak indel or homozygous call, or a gap that could not become a call, is carved
+   out of coverage (``not_wild_type_sites``): it is not evidence of wild type.
 4. **Heterozygous indels** (as Tracy/Indigo do): downstream of a heterozygous indel the trace is
    the reference superposed on the reference shifted by the indel length. For each shift we score
    how well ``ref[j + shift]`` explains the secondary peaks and choose the breakpoint that best
    separates "reference only" from "reference + shifted reference". The junction bases are read
-   from the trace, so inserted sequence and delins (CRISPR edits) come out exactly.
+   from the trace, so inserted sequence and delins (CRISPR edits) come out exactly. When the
+   alignment itself needs a gap at the breakpoint (two different non-reference alleles, GT
+   1/2) or the junction cannot be read, the site is reported as not resolved, not miscalled.
 5. **Forward + reverse.** Calls of the traces of one sample are merged into one observation per
    variant. A variant called in one trace but absent from another clean trace covering it is
-   filtered ``trace_disagreement``; if the other trace is noisy there, it is flagged
-   ``other_trace_inconclusive``. Both cases are listed in ``details['disagreements']``.
+   filtered ``trace_disagreement`` (for an indel: the other trace reads straight through the
+   site without a gap and without a mixed tail); if the other trace is noisy there, it is
+   flagged ``other_trace_inconclusive``. Both cases are listed in ``details['disagreements']``.
 
 Layout: :mod:`.model` (constants and result types), :mod:`.trim` (Mott trimming, dye-blob-free
 heights), :mod:`.place` (seeding and alignment), :mod:`.snv` (substitutions), :mod:`.indel`

@@ -411,3 +411,18 @@ def test_a_failed_fetch_leaves_no_fasta(tmp_path: Path) -> None:
     with pytest.raises(ReferenceError_):
         fetch_reference("GRCh38", tmp_path / "ref", f"file://{mirror}")
     assert list((tmp_path / "ref").iterdir()) == []
+
+
+def test_a_cohort_report_closes_its_sample_sections(
+    kb_fasta: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from varannot import report
+
+    doc = _doc_with([("chr18", 63318365, "C", "A", 0.4)], kb_fasta["GRCh38"])
+    assert '<details><summary class="sh">' not in report.render_report(doc, tmp_path)
+    monkeypatch.setattr(report, "SECTIONS_OPEN", 0)  # as if it were a cohort of thousands
+    page = report.render_report(doc, tmp_path)
+    assert '<section class="sample has-resistant" id="s0"><details><summary class="sh"><h3>S1' in (
+        page
+    )
+    assert "<details><summary>1 inputs</summary>" in page

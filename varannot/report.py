@@ -50,6 +50,8 @@ WARNINGS_LISTED = 50
 # a sample matching thousands of rows (a ClinVar dump) shows its strongest findings only
 FINDINGS_LISTED = 20
 NAMES_LISTED = 5
+# more sample sections than this are closed <details> (a cohort lays out in seconds)
+SECTIONS_OPEN = 100
 _CSS = """
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;
@@ -78,6 +80,7 @@ figure{display:inline-block;margin:6px 10px 6px 0;background:#fff;border:1px sol
 padding:6px;max-width:100%}figure img{max-width:100%;height:auto;display:block}
 figcaption{font-size:12px;color:#5a6275}
 ul.tight{margin:2px 0;padding-left:18px}summary{cursor:pointer;color:#3b4a6b}
+summary.sh h3{display:inline}
 @media (max-width:1000px){main{padding:12px}th,td{overflow-wrap:anywhere;padding:3px 4px}}
 """
 
@@ -535,19 +538,22 @@ def has_details(s: SampleOut) -> bool:
     )
 
 
-def _sample_section(i: int, s: SampleOut, out_dir: Path) -> str:
+def _sample_section(i: int, s: SampleOut, out_dir: Path, collapsed: bool = False) -> str:
     rank = sample_rank(s)
     cls = {0: " has-resistant", 1: " has-likely", 2: " has-uncertain"}.get(rank, "")
     badges = " ".join(_badge(c.call, c.drug, call_level(c)) for c in s.calls if c.call in LOUD)
     sources = ", ".join(Path(x).name for src in s.sources for x in src.split(","))
+    head = f"<h3>{_e(s.sample)} {badges}</h3>"
+    if collapsed:  # a cohort: the browser lays out only the sections a reader opens
+        head = f'<details><summary class="sh">{head}</summary>'
     return (
-        f'<section class="sample{cls}" id="s{i}"><h3>{_e(s.sample)} {badges}</h3>'
+        f'<section class="sample{cls}" id="s{i}">{head}'
         f'<div class="meta">from {_e(sources)}</div>'
         f"<h4>Calls</h4>{_calls_table(s)}"
         f"{_findings(s)}"
         f"<h4>Coverage gaps</h4>{_gaps(s)}"
         f"<h4>Variants</h4>{_variants(s)}"
-        f"{_traces(s, out_dir)}</section>"
+        f"{_traces(s, out_dir)}{'</details>' if collapsed else ''}</section>"
     )
 
 
@@ -568,11 +574,14 @@ def _inputs(doc: ResultDocument, vcf_links: Mapping[str, str]) -> str:
             f"<td>{_e(', '.join(i.samples))}</td><td>{i.records_read}</td>"
             f"<td>{i.records_outside_genes}</td><td>{_e(skipped)}</td><td>{vcf}</td></tr>"
         )
-    return (
+    table = (
         "<table><thead><tr><th>Input</th><th>Kind</th><th>Samples</th><th>Records read</th>"
         "<th>Outside the genes</th><th>Skipped (why)</th><th>Annotated VCF</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
+    if len(rows) > SECTIONS_OPEN:
+        return f"<details><summary>{len(rows)} inputs</summary>{table}</details>"
+    return table
 
 
 def input_files(doc: ResultDocument) -> int:
@@ -635,7 +644,12 @@ def render_report(
             f"{'s' * (len(samples) - len(shown) != 1)} with no variant in the genes and nothing "
             "but 'no known resistance' only in the summary.</p>"
         )
-    body.extend(_sample_section(i, s, out_dir) for i, s in samples if i in shown)
+    collapsed = len(shown) > SECTIONS_OPEN
+    if collapsed:
+        body.append(
+            f'<p class="muted">{len(shown)} sample sections, closed: click a sample to open it.</p>'
+        )
+    body.extend(_sample_section(i, s, out_dir, collapsed) for i, s in samples if i in shown)
     body.append("<h2>Inputs</h2>")
     body.append(_inputs(doc, vcf_links or {}))
     body.append(

@@ -85,6 +85,10 @@ def test_clinvar_rows_as_maf_give_clinvar_hgvs(
     gz = tmp_path / "clinvar.maf.gz"
     gz.write_bytes(gzip.compress(maf.read_bytes()))
     assert is_maf(gz) and not is_maf(_variants(shared) / "vcf2maf_test_TP53.maf.missing")
+    tcga = shared / "testdata-sources" / "vcf" / "tcga_somatic_callers" / "vcf2maf_test.vcf"
+    assert not is_maf(tcga)  # a VCF is told apart by content, whatever its columns
+    bcf = shared / "testdata-sources" / "vcf" / "edge_case_fixtures" / "bio2zarr_sample.bcf"
+    assert not is_maf(bcf)
     engine = Engine(real_fasta["GRCh38"], "GRCh38")
     batch = engine.read(maf, RunOptions())
     assert batch.kind == "maf" and batch.skipped.total == 0

@@ -46,22 +46,26 @@ def _header(line: str) -> list[str]:
 
 def is_maf(path: str | Path) -> bool:
     """True when the first non-comment line is a MAF header (tab-separated, with the
-    chromosome, start and sample columns); decided by content, whatever the file is named."""
+    chromosome, start and sample columns); decided by content, whatever the file is named.
+    Reads at most 64 KiB (a VCF or BCF is told apart by its first bytes)."""
     p = Path(path)
     if str(path) == "-" or not p.is_file():
         return False
     try:
-        with _open_text(p) as fh:
-            for _ in range(200):
-                line = fh.readline(1 << 20)
-                if not line:
-                    return False
-                if line.startswith("#") or not line.strip():
-                    continue
-                cols = {c.lower() for c in _header(line)}
-                return {c.lower() for c in REQUIRED} <= cols
+        with p.open("rb") as fh:
+            head = fh.read(2)
+        opener = gzip.open if head == b"\x1f\x8b" else open
+        with opener(p, "rb") as raw:
+            data = raw.read(1 << 16)
     except (OSError, EOFError, gzip.BadGzipFile):
         return False
+    if data.startswith((b"BCF", b"##fileformat=VCF")):
+        return False
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        cols = {c.lower() for c in _header(line)}
+        return {c.lower() for c in REQUIRED} <= cols
     return False
 
 

@@ -83,7 +83,10 @@ def test_maf_columns_and_values(kb_fasta: dict[str, Path]) -> None:
     assert tp53["Variant_Classification"] == "Missense_Mutation"
     assert (tp53["t_depth"], tp53["t_ref_count"], tp53["t_alt_count"]) == ("120", "61", "59")
     assert tp53["Transcript_ID"] == "NM_000546.6" and tp53["Entrez_Gene_Id"] == "7157"
-    assert "venetoclax:likely_resistant" in tp53["varannot_calls"].split(";")
+    (b,) = [s for s in doc.samples if s.sample == "PATIENT_B"]
+    venetoclax = next(c.call for c in b.calls if c.drug == "venetoclax")
+    assert f"venetoclax:{venetoclax}" in tp53["varannot_calls"].split(";")
+    assert not any(x.startswith("venetoclax:") for x in by[("PATIENT_A", "MEN1")]["varannot_calls"])
     bax = by[("PATIENT_B", "BAX")]  # chr19:48955713 T>TG: MAF puts it between two positions
     assert (bax["Start_Position"], bax["End_Position"], bax["Reference_Allele"]) == (
         "48955713", "48955714", "-",

@@ -18,11 +18,11 @@ residue is checked against the shipped residue facts and flagged ``ref_unverifie
 gene protein_change protein_change_legacy
 MEN1          M322I                 M327I
 TP53          R175H                  <NA>
->>> calls = res.calls.set_index("drug")["call"]
->>> calls["revumenib"], calls["venetoclax"]
-('likely_resistant', 'likely_resistant')
->>> res.calls["call"].cat.categories.tolist()
-['no_known_resistance', 'not_assessed', 'likely_resistant', 'resistant']
+>>> res.calls.set_index("drug").loc["revumenib", "call"]   # no VAF: at most likely
+'likely_resistant'
+>>> findings = res.calls[res.calls["call"] >= "likely_resistant"]   # ordered categorical
+>>> "revumenib" in set(findings["drug"])
+True
 >>> print(res.samples[["sample", "variants", "worst_call"]].to_string(index=False))
 sample  variants       worst_call
     P1         2 likely_resistant
@@ -36,14 +36,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from .api import RunOptions
 from .errors import InputError
 from .knowledge import KnowledgeBase
 from .models import Build
 from .reference import ReferenceProvider
-from .schema import ResultDocument
+from .schema import CallValue, ResultDocument
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,7 +51,11 @@ if TYPE_CHECKING:
 __all__ = ["CALL_ORDER", "Result", "annotate"]
 
 # Least to most concerning: ``calls[calls.call >= "likely_resistant"]`` selects findings.
-CALL_ORDER = ["no_known_resistance", "not_assessed", "likely_resistant", "resistant"]
+# Every value of the schema's ``CallValue`` is a category (a new one sorts before 'likely').
+_PREFERRED = ["no_known_resistance", "not_assessed", "uncertain", "likely_resistant", "resistant"]
+CALL_ORDER: list[str] = sorted(
+    get_args(CallValue), key=lambda c: _PREFERRED.index(c) if c in _PREFERRED else 2.5
+)
 COVERAGE_VALUES = ["covered", "partial", "not_covered", "unknown"]
 _HGVS = re.compile(r"^[A-Za-z0-9_.\-]+(\([A-Za-z0-9]+\))?:[cgp]\.")
 

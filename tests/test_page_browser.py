@@ -199,6 +199,14 @@ def test_page_traces_and_vcfs(
     s9_calls = shown_calls(page, "S9")
     assert s9_calls["idasanutlin"] in ("resistant", "likely_resistant")
     assert shown_calls(page, "P2")["venetoclax"] in ("resistant", "likely_resistant")
+    # a plain VCF's clean calls are marked "coverage unknown", never shown bare
+    p2 = page.locator("section.sample", has=page.get_by_role("heading", name="P2"))
+    revumenib = p2.locator(".calls .chip[data-drug='revumenib']")
+    assert revumenib.get_attribute("data-call") == "no_known_resistance"
+    assert (
+        revumenib.get_attribute("aria-label") == "revumenib: no known resistance, coverage unknown"
+    )
+    assert revumenib.inner_text() == "revumenib: no known resistance ?"
     # the real trace is not of these genes: unplaced, every drug "not assessed", reason shown
     assert set(shown_calls(page, "heterozygous").values()) == {"not_assessed"}
     het = page.locator("section.sample", has=page.get_by_role("heading", name="heterozygous"))

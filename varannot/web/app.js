@@ -411,6 +411,15 @@
     return el("span", { class: `chip ${cls} ${extra || ""}`.trim(), text: text || CALL_LABEL[call] || call,
       "data-call": call });
   }
+  /** A clean call from an input that cannot show coverage (plain VCF) is marked, never bare. */
+  function unknownMark(ch, c) {
+    if (c.call === "no_known_resistance" && c.coverage === "unknown") {
+      ch.appendChild(el("span", { class: "unknown-mark", text: " ?", "aria-hidden": "true" }));
+      ch.title = "coverage unknown (plain VCF): not proof of wild type";
+      ch.setAttribute("aria-label", `${c.drug}: no known resistance, coverage unknown`);
+    }
+    return ch;
+  }
   function sampleRank(s) {
     return Math.min(...(s.calls || []).map((c) => rank(c.call)), CALL_ORDER.length);
   }
@@ -455,7 +464,7 @@
     tbody.replaceChildren(...samples.map(([i, s]) => el("tr", null,
       el("th", { scope: "row" }, el("a", { href: `#sample-${i}`, text: s.sample })),
       ...CALL_ORDER.map((call) => el("td", null, (s.calls || []).filter((c) => c.call === call)
-        .map((c) => chip(call, c.drug)))),
+        .map((c) => unknownMark(chip(call, c.drug), c)))),
     )));
     $("samples").replaceChildren(...samples.map(([i, s]) => renderSample(i, s, doc)));
   }
@@ -474,7 +483,7 @@
         const ch = chip(c.call, " ", "drug-chip");
         ch.replaceChildren(el("b", { text: c.drug }), `: ${CALL_LABEL[c.call] || c.call}`);
         ch.setAttribute("data-drug", c.drug);
-        return el("span", { role: "listitem" }, ch);
+        return el("span", { role: "listitem" }, unknownMark(ch, c));
       })));
     const explained = calls.filter((c) => (c.evidence || []).length);
     if (explained.length) {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,8 @@ from .genome import canonical_chrom
 from .haplotypes import merge_same_codon
 from .knowledge import KnowledgeBase, proteins_from
 from .models import Build, CoveredInterval, GenomicVariant, InputBatch, Observation
+from .pileup_model import Background, ErrorModel, describe_limit
+from .readers.bam import PileupFilters, is_alignment_file
 from .reference import (
     FastaReference,
     ReferenceProvider,
@@ -29,6 +31,7 @@ from .reference import (
     check_models,
 )
 from .schema import (
+    DetectionLimitOut,
     InputSummary,
     KnowledgeBaseOut,
     ResultDocument,
@@ -46,6 +49,9 @@ log = logging.getLogger("varannot")
 TRACE_SUFFIXES = (".ab1", ".abi", ".scf", ".fsa")
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf", ".gvcf", ".g.vcf", ".g.vcf.gz")
 MAF_SUFFIXES = (".maf", ".maf.gz", ".maf.txt")
+ALIGNMENT_SUFFIXES = (".bam", ".cram")
+# read pileups look this far into the introns beside each coding exon (SO splice_region: 3-8)
+SPLICE_PAD = 8
 # More than this share of in-gene REF mismatches: the FASTA or build is probably wrong.
 MISMATCH_ALARM = 0.2
 
@@ -64,6 +70,11 @@ class RunOptions:
     # chromatogram data around calls and KB residues in the document (the browser page draws it)
     trace_windows: bool = False
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # BAM/CRAM: read filters, error model and the panel of normals (BAM/CRAM files or a
+    # background table ``chrom pos allele rate``)
+    pileup_filters: PileupFilters = field(default_factory=PileupFilters)
+    error_model: ErrorModel = field(default_factory=ErrorModel)
+    pon: Sequence[Path] = ()
 
 
 def is_trace(path: str | Path) -> bool:
@@ -104,6 +115,8 @@ class Engine:
         # residues the shipped facts table does not cover are checked against this FASTA
         self.kb_warnings = self.kb.validate(proteins_from(self.annotator))
         self._cache: dict[tuple[str, int, str, str], AlleleAnnotation] = {}
+        self._codons: dict[tuple[str, int], tuple[int, int, int]] | None = None
+        self._background: tuple[tuple[str, ...], Background] | None = None
         other: Build = "GRCh37" if build == "GRCh38" else "GRCh38"
         self._other_build_regions = [
             (c, s, e) for _, c, s, e in load_transcripts(other).gene_regions()
@@ -114,10 +127,12 @@ class Engine:
         return [(c, s, e) for _, c, s, e in self.annotator.transcripts.gene_regions()]
 
     def read(self, path: str | Path, opts: RunOptions) -> InputBatch:
-        """Read one VCF/BCF or MAF, told apart by content (a trace group: ``read_traces``)."""
+        """Read one VCF/BCF, MAF or BAM/CRAM, told apart by content (traces: ``read_traces``)."""
         from .readers.maf import is_maf, read_maf
         from .readers.vcf import Region, read_vcf
 
+        if str(path) != "-" and Path(path).is_file() and is_alignment_file(path):
+            return self.read_alignments(path, opts)
         if is_maf(path):
             return read_maf(
                 path,
@@ -145,6 +160,77 @@ class Engine:
                 source=exc.source,
                 record=exc.record,
             ) from exc
+
+    def read_alignments(
+        self, path: str | Path, opts: RunOptions, sample: str | None = None
+    ) -> InputBatch:
+        """Pile up a BAM/CRAM at every locus that matters (see ``readers.bam``)."""
+        from .readers.bam import read_alignments
+
+        fasta = getattr(self.reference, "path", None)
+        model = replace(opts.error_model)
+        ev = read_alignments(
+            path,
+            targets=self.read_targets(),
+            fetch_ref=self.reference.fetch,
+            codons=self.codon_map(),
+            filters=opts.pileup_filters,
+            model=model,
+            fasta=fasta,
+            sample=sample,
+            background=self.background(opts),
+        )
+        return ev.batch
+
+    def read_targets(self) -> list[tuple[str, int, int]]:
+        """Coding bases ± splice region of every modelled transcript, plus every KB locus."""
+        ts = self.annotator.transcripts
+        out = [
+            (tx.chrom, a - SPLICE_PAD, b + SPLICE_PAD)
+            for tx in [*ts.mane.values(), *ts.legacy.values()]
+            for a, b in tx.coding_intervals()
+        ]
+        out += [(c, a, b) for _, c, a, b in self.kb_loci_all()]
+        return out
+
+    def codon_map(self) -> dict[tuple[str, int], tuple[int, int, int]]:
+        """Genomic position -> the three positions of its codon (MANE and literature models)."""
+        if self._codons is None:
+            ts = self.annotator.transcripts
+            self._codons = {}
+            for tx in [*ts.mane.values(), *ts.legacy.values()]:
+                for codon in range(1, tx.cds_length // 3 + 1):
+                    g = tx.codon_genomic(codon)
+                    trio = (min(g), sorted(g)[1], max(g))
+                    for p in g:
+                        self._codons.setdefault((tx.chrom, p), trio)
+        return self._codons
+
+    def background(self, opts: RunOptions) -> Background | None:
+        """The panel of normals / background table of ``opts`` (computed once per engine)."""
+        if not opts.pon:
+            return None
+        key = tuple(str(p) for p in opts.pon)
+        if self._background is None or self._background[0] != key:
+            from .readers.bam import background_from_normals
+
+            tables = [p for p in opts.pon if not is_alignment_file(p)]
+            bams = [p for p in opts.pon if is_alignment_file(p)]
+            bg = Background(source=", ".join(key))
+            for t in tables:
+                bg.rates.update(Background.read_table(t).rates)
+            if bams:
+                pon = background_from_normals(
+                    bams,
+                    targets=self.read_targets(),
+                    fetch_ref=self.reference.fetch,
+                    filters=opts.pileup_filters,
+                    fasta=getattr(self.reference, "path", None),
+                )
+                for k, r in pon.rates.items():
+                    bg.rates[k] = max(r, bg.rates.get(k, 0.0))
+            self._background = (key, bg)
+        return self._background[1]
 
     def read_traces(
         self, paths: Sequence[str | Path], sample: str | None, opts: RunOptions
@@ -205,6 +291,40 @@ class Engine:
         c = canonical_chrom(chrom)
         return any(ch == c and s <= pos <= e for ch, s, e in self._other_build_regions)
 
+    def _detection_limits(self, out: SampleOut, cov: list[CoveredInterval]) -> None:
+        """Per call: each locus's least depth and worst limit of detection (read pileups)."""
+        by_pos: dict[tuple[str, int], CoveredInterval] = {}
+        for iv in cov:
+            if iv.source == "reads":
+                for p in range(iv.start, iv.end + 1):
+                    by_pos[(iv.chrom, p)] = iv
+        for call in out.calls:
+            for label, chrom, a, b in self.kb.loci(call.drug, self.annotator.transcripts):
+                ivs = [by_pos.get((chrom, p)) for p in range(a, b + 1)]
+                depth = min((iv.depth or 0) if iv else 0 for iv in ivs)
+                lods = [iv.lod for iv in ivs if iv is not None and iv.lod is not None]
+                lod = max(lods) if lods and depth else None
+                call.detection_limits.append(
+                    DetectionLimitOut(
+                        locus=label,
+                        chrom=chrom,
+                        start=a,
+                        end=b,
+                        min_depth=depth,
+                        limit_of_detection=lod,
+                        text=describe_limit(label, depth, lod),
+                    )
+                )
+            if call.call == "no_known_resistance" and call.detection_limits:
+                worst = max(
+                    call.detection_limits,
+                    key=lambda d: (d.limit_of_detection or 1.0, -d.min_depth),
+                )
+                call.caveats.append(
+                    f"read pileup: worst limit of detection {worst.text} ({worst.locus}); "
+                    "clones below a locus's limit cannot be ruled out"
+                )
+
     # --- annotating -----------------------------------------------------------------------
     def annotate_allele(self, chrom: str, pos: int, ref: str, alt: str) -> AlleleAnnotation:
         key = (chrom, pos, ref, alt)
@@ -262,7 +382,7 @@ class Engine:
                 if s in batch.coverage:
                     prev = coverage.get(s) or []
                     coverage[s] = prev + [_canon(iv) for iv in batch.coverage[s]]
-                    coverage_kind[s] = "trace" if batch.kind == "trace" else "gvcf"
+                    coverage_kind[s] = batch.kind if batch.kind in ("trace", "reads") else "gvcf"
                 else:
                     coverage.setdefault(s, None)
             if batch.kind == "trace":
@@ -346,6 +466,8 @@ class Engine:
         )
         out.calls = calls
         out.unclassified_variants = unclassified
+        if cov_kind == "reads" and cov is not None:
+            self._detection_limits(out, cov)
         for sv, vo in zip(svs, outs, strict=True):
             if sv.annotation is not None:
                 rules = self.kb.match(sv.annotation)
@@ -376,7 +498,7 @@ def _canon(iv: CoveredInterval) -> CoveredInterval:
     c = canonical_chrom(iv.chrom)
     if c == iv.chrom:
         return iv
-    return CoveredInterval(c, iv.start, iv.end, iv.depth, iv.source)
+    return CoveredInterval(c, iv.start, iv.end, iv.depth, iv.source, iv.lod)
 
 
 def _summary(batch: InputBatch) -> InputSummary:

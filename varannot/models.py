@@ -58,7 +58,7 @@ class Observation:
     vaf_source: str | None = None
     filters: tuple[str, ...] = ()  # empty tuple = PASS (or no filter applied)
     quality: float | None = None
-    origin: Literal["vcf", "trace", "list"] = "vcf"
+    origin: Literal["vcf", "trace", "list", "reads"] = "vcf"
     # Observations from one Sanger read are on one molecule: same-codon changes merge.
     read_group: str | None = None
     extra_flags: tuple[str, ...] = ()
@@ -79,7 +79,9 @@ class CoveredInterval:
     start: int
     end: int
     depth: int | None = None
-    source: Literal["gvcf_block", "variant_site", "trace", "declared"] = "gvcf_block"
+    source: Literal["gvcf_block", "variant_site", "trace", "declared", "reads"] = "gvcf_block"
+    # read pileups: the VAF a clone needs to be called here (95 % power), given depth and noise
+    lod: float | None = None
 
 
 @dataclass(slots=True)
@@ -113,7 +115,7 @@ class InputBatch:
     """Everything one reader produced from one input file."""
 
     source: str
-    kind: Literal["vcf", "trace", "list", "maf"]
+    kind: Literal["vcf", "trace", "list", "maf", "reads"]
     samples: list[str]
     observations: list[Observation] = field(default_factory=list)
     # Per sample: intervals known to be covered. A sample absent from this dict means the input

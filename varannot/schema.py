@@ -72,6 +72,18 @@ class EvidenceOut(BaseModel):
     note: str | None = None
 
 
+class DetectionLimitOut(BaseModel):
+    """Read pileups: the least depth over a locus and the VAF a clone there needs to be called."""
+
+    locus: str
+    chrom: str
+    start: int
+    end: int
+    min_depth: int
+    limit_of_detection: float | None = None
+    text: str
+
+
 class CallOut(BaseModel):
     drug: str
     drug_class: str
@@ -80,6 +92,8 @@ class CallOut(BaseModel):
     evidence: list[EvidenceOut] = Field(default_factory=list)
     caveats: list[str] = Field(default_factory=list)
     uncovered_loci: list[str] = Field(default_factory=list)
+    # BAM/CRAM input only: per locus that matters, depth and limit of detection
+    detection_limits: list[DetectionLimitOut] = Field(default_factory=list)
 
 
 class SkippedOut(BaseModel):
@@ -91,7 +105,7 @@ class SkippedOut(BaseModel):
 class SampleOut(BaseModel):
     sample: str
     sources: list[str] = Field(default_factory=list)
-    coverage_source: Literal["gvcf", "trace", "unknown", "declared"] = "unknown"
+    coverage_source: Literal["gvcf", "trace", "unknown", "declared", "reads"] = "unknown"
     variants: list[VariantOut] = Field(default_factory=list)
     calls: list[CallOut] = Field(default_factory=list)
     unclassified_variants: list[str] = Field(

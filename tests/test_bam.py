@@ -21,7 +21,7 @@ from varannot.hgvs import revcomp
 from varannot.pileup_model import Background, ErrorModel, poisson_tail
 from varannot.readers.bam import PileupFilters, pileup_sites, read_alignments
 
-CONTIGS = {"chr11": 64_900_000, "chr17": 7_700_000, "chr18": 63_400_000, "chr19": 48_960_000}
+CONTIGS = {"chr11": 64_900_000, "chr17": 7_700_000, "chr18": 63_400_000, "chr19": 49_000_000}
 
 
 @pytest.fixture(scope="module")

@@ -192,13 +192,13 @@ class ErrorModel:
         rate: float,
     ) -> AlleleTest:
         p = poisson_tail(count, depth * rate)
+        significant = count >= self.min_alt_reads and p < self.threshold()
         strand_p = 1.0
         bias = False
-        if count and depth:
+        if significant and depth:  # strand balance only matters for what would be called
             share = forward_depth / depth
             strand_p = binomial_two_sided(forward, count, share) if count <= 5000 else 1.0
             bias = strand_p < self.strand_alpha
-        significant = count >= self.min_alt_reads and p < self.threshold()
         return AlleleTest(count, depth, forward, reverse, rate, p, significant, bias, strand_p)
 
     def limit_of_detection(self, depth: int, rate: float) -> float | None:

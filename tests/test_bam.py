@@ -343,3 +343,46 @@ def test_background_table_errors_name_the_line(tmp_path: Path) -> None:
     p.write_text("a\tb\n")
     with pytest.raises(InputError, match="header"):
         Background.read_table(p)
+
+
+# --- command line and run folder ------------------------------------------------------------
+
+
+def test_cli_run_folder_has_coverage_tsv_and_called_vcf(
+    engine: Engine, panel: dict[str, object], kb_fasta: dict[str, Path], tmp_path: Path
+) -> None:
+    """``varannot annotate SAMPLE.bam --out-dir``: calls, coverage.tsv (per locus depth and
+    limit of detection), the called alleles as VCF; ``--min-base-quality`` reaches the reader."""
+    import csv
+    import json
+
+    from typer.testing import CliRunner
+
+    from varannot.cli import app
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        app,
+        ["annotate", str(panel["bam"]), "--fasta", str(kb_fasta["GRCh38"]), "--out-dir", str(out),
+         "--build", "GRCh38", "--min-base-quality", "25", "-q"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "results.json").read_text())
+    (inp,) = doc["inputs"]
+    assert inp["kind"] == "reads" and inp["details"]["filters"].startswith("BQ>=25")
+    rows = list(csv.DictReader((out / "coverage.tsv").open(), delimiter="\t"))
+    g101 = panel["truth"][0][0]  # type: ignore[index]
+    (row,) = [
+        r for r in rows if r["chrom"] == "chr18" and int(r["start"]) <= g101.pos <= int(r["end"])
+    ]
+    assert row["sample"] == "PANEL" and row["status"] == "covered" and "venetoclax" in row["drugs"]
+    assert int(row["min_depth"]) > 1500 and 0 < float(row["limit_of_detection"]) < 0.012
+    assert all(r["status"] == "covered" for r in rows)  # every locus at >= 60x
+    vcf = (out / "vcf" / "panel.annotated.vcf").read_text()
+    assert f"chr18\t{g101.pos}\t" in vcf
+    # depth across each gene's exons: in the document and plotted in the report
+    genes = {t["gene"] for t in doc["samples"][0]["depth_profile"]}
+    assert genes == {"TP53", "BCL2", "BAX", "MEN1"}
+    report = (out / "report.html").read_text()
+    assert "<h4>Read coverage</h4>" in report and report.count("<figure><svg") == 4
+    assert "BCL2: " in report and "median" in report

@@ -31,6 +31,7 @@ from .reference import (
     check_models,
 )
 from .schema import (
+    DepthTrackOut,
     DetectionLimitOut,
     InputSummary,
     KnowledgeBaseOut,
@@ -291,6 +292,19 @@ class Engine:
         c = canonical_chrom(chrom)
         return any(ch == c and s <= pos <= e for ch, s, e in self._other_build_regions)
 
+    def _depth_tracks(self, profile: object) -> list[DepthTrackOut]:
+        """The reader's depth profile, each interval named by the gene it lies in."""
+        out = []
+        for t in profile if isinstance(profile, list) else []:
+            chrom, start, depth = t["chrom"], t["start"], t["depth"]
+            genes = self.annotator.transcripts.overlapping(chrom, start, start + len(depth) - 1, 0)
+            out.append(
+                DepthTrackOut(
+                    gene=genes[0].gene if genes else None, chrom=chrom, start=start, depth=depth
+                )
+            )
+        return out
+
     def _detection_limits(self, out: SampleOut, cov: list[CoveredInterval]) -> None:
         """Per call: each locus's least depth and worst limit of detection (read pileups)."""
         by_pos: dict[tuple[str, int], CoveredInterval] = {}
@@ -372,6 +386,7 @@ class Engine:
         coverage_kind: dict[str, str] = {}
         sources: dict[str, list[str]] = {}
         traces: dict[str, list[dict[str, object]]] = {}
+        depth_tracks: dict[str, list[DepthTrackOut]] = {}
         checked = mismatched = other_build_hits = 0
         for batch in batches:
             doc.inputs.append(_summary(batch))
@@ -385,6 +400,10 @@ class Engine:
                     coverage_kind[s] = batch.kind if batch.kind in ("trace", "reads") else "gvcf"
                 else:
                     coverage.setdefault(s, None)
+            if batch.kind == "reads":
+                tracks = self._depth_tracks(batch.details.pop("depth_profile", []))
+                for s in batch.samples:
+                    depth_tracks.setdefault(s, []).extend(tracks)
             if batch.kind == "trace":
                 for s in batch.samples:
                     traces.setdefault(s, []).append(dict(batch.details))
@@ -421,6 +440,7 @@ class Engine:
             )
             doc.samples[-1].sources = sources.get(sample, [])
             doc.samples[-1].traces = traces.get(sample, [])
+            doc.samples[-1].depth_profile = depth_tracks.get(sample, [])
             _trace_failure_caveats(doc.samples[-1])
         return doc
 

@@ -139,7 +139,8 @@ def annotate(
         list[str] | None,
         typer.Argument(
             metavar="INPUT",
-            help="VCF/BCF files ('-' = stdin), traces (.ab1/.scf) or run directories; "
+            help="VCF/BCF files ('-' = stdin), BAM/CRAM (indexed; CRAM decoded with --fasta), "
+            "traces (.ab1/.scf), MAF or run directories; "
             "optional with --samplesheet (its files are then the inputs)",
             show_default=False,
         ),
@@ -258,6 +259,29 @@ def annotate(
             "look for subclones under 20%)",
         ),
     ] = 20,
+    pon: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--pon",
+            metavar="FILE",
+            help="BAM/CRAM input: panel of normals (BAM/CRAM files) or a background table "
+            "(TSV chrom,pos,allele,rate) raising each position's error background (repeatable)",
+        ),
+    ] = None,
+    min_base_quality: Annotated[
+        int, typer.Option(metavar="Q", help="BAM/CRAM input: minimum base quality counted")
+    ] = 20,
+    min_mapping_quality: Annotated[
+        int, typer.Option(metavar="Q", help="BAM/CRAM input: minimum mapping quality counted")
+    ] = 20,
+    keep_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--keep-duplicates",
+            help="BAM/CRAM input: count reads flagged duplicate (deduplicated or UMI-consensus "
+            "BAMs need nothing: consensus reads are used as they are)",
+        ),
+    ] = False,
     jobs: Annotated[
         int,
         typer.Option(
@@ -288,6 +312,7 @@ def annotate(
     from .api import RunOptions
     from .calls import Thresholds
     from .knowledge import KnowledgeBase
+    from .readers.bam import PileupFilters
     from .writers import calls_tsv, to_json, variants_tsv
 
     if not inputs and samplesheet is None and not hgvs and not hgvs_file:
@@ -311,6 +336,12 @@ def annotate(
             trace_sample=sample,
             trace_references=trace_reference or [],
             thresholds=th,
+            pileup_filters=PileupFilters(
+                min_base_quality=min_base_quality,
+                min_mapping_quality=min_mapping_quality,
+                include_duplicates=keep_duplicates,
+            ),
+            pon=pon or [],
         )
         from .readers.hgvs import VariantEntry, entries_from_strings, read_hgvs_file
 

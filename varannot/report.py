@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from .coverageplot import coverage_section
 from .schema import CallOut, EvidenceOut, ResultDocument, SampleOut, VariantOut
 
 # strongest first; a call value the report does not know sorts after these
@@ -533,12 +534,15 @@ def has_details(s: SampleOut) -> bool:
         s.variants
         or s.excluded_variants
         or s.traces
+        or s.depth_profile  # read depth plots (BAM/CRAM)
         or any(c.call != "no_known_resistance" or c.evidence for c in s.calls)
         or any(c.coverage not in ("covered", "unknown") for c in s.calls)
     )
 
 
-def _sample_section(i: int, s: SampleOut, out_dir: Path, collapsed: bool = False) -> str:
+def _sample_section(
+    i: int, s: SampleOut, out_dir: Path, collapsed: bool = False, min_depth: int = 20
+) -> str:
     rank = sample_rank(s)
     cls = {0: " has-resistant", 1: " has-likely", 2: " has-uncertain"}.get(rank, "")
     badges = " ".join(_badge(c.call, c.drug, call_level(c)) for c in s.calls if c.call in LOUD)
@@ -553,6 +557,7 @@ def _sample_section(i: int, s: SampleOut, out_dir: Path, collapsed: bool = False
         f"{_findings(s)}"
         f"<h4>Coverage gaps</h4>{_gaps(s)}"
         f"<h4>Variants</h4>{_variants(s)}"
+        f"{coverage_section(s.depth_profile, min_depth)}"
         f"{_traces(s, out_dir)}{'</details>' if collapsed else ''}</section>"
     )
 
@@ -649,7 +654,10 @@ def render_report(
         body.append(
             f'<p class="muted">{len(shown)} sample sections, closed: click a sample to open it.</p>'
         )
-    body.extend(_sample_section(i, s, out_dir, collapsed) for i, s in samples if i in shown)
+    min_depth = int(doc.thresholds.get("min_depth", 20))
+    body.extend(
+        _sample_section(i, s, out_dir, collapsed, min_depth) for i, s in samples if i in shown
+    )
     body.append("<h2>Inputs</h2>")
     body.append(_inputs(doc, vcf_links or {}))
     body.append(

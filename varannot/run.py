@@ -37,7 +37,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .api import MAF_SUFFIXES, TRACE_SUFFIXES, VCF_SUFFIXES, Engine, RunOptions, is_trace
+from .api import (
+    ALIGNMENT_SUFFIXES,
+    MAF_SUFFIXES,
+    TRACE_SUFFIXES,
+    VCF_SUFFIXES,
+    Engine,
+    RunOptions,
+    is_trace,
+)
 from .errors import InputError, KnowledgeBaseError, VarannotError
 from .knowledge import KnowledgeBase
 from .models import Build, InputBatch
@@ -47,7 +55,9 @@ if TYPE_CHECKING:
     from .readers.hgvs import VariantEntry
 
 log = logging.getLogger("varannot")
-INPUT_SUFFIXES = tuple(dict.fromkeys(VCF_SUFFIXES + TRACE_SUFFIXES + MAF_SUFFIXES))
+INPUT_SUFFIXES = tuple(
+    dict.fromkeys(VCF_SUFFIXES + TRACE_SUFFIXES + MAF_SUFFIXES + ALIGNMENT_SUFFIXES)
+)
 # Progress bars only for runs of more than this many units: a bar for two files is noise.
 PROGRESS_MIN_UNITS = 3
 
@@ -926,6 +936,14 @@ def _maf_stem(path: str) -> str:
     return name
 
 
+def _bam_stem(path: str) -> str:
+    name = Path(path).name
+    for suf in ALIGNMENT_SUFFIXES:
+        if name.lower().endswith(suf):
+            return name[: -len(suf)] or name
+    return name
+
+
 def _is_bcf(path: Path) -> bool:
     with path.open("rb") as fh:
         head = fh.read(3)
@@ -986,8 +1004,9 @@ def write_input_vcfs(doc: ResultDocument, units: Sequence[Unit], vcf_dir: Path) 
             dst = name("stdin", ".annotated.vcf")
             tmp = dst.with_name(f".{dst.name}.tmp")
             write_called_vcf(tmp, by_source.get(inp.source, []), inp.samples, doc, ["<stdin>"])
-        elif inp.kind == "maf":  # no VCF to copy: the called alleles, VCF style
-            dst = name(_maf_stem(unit.paths[0]), ".annotated.vcf")
+        elif inp.kind in ("maf", "reads"):  # no VCF to copy: the called alleles, VCF style
+            stem = _maf_stem(unit.paths[0]) if inp.kind == "maf" else _bam_stem(unit.paths[0])
+            dst = name(stem, ".annotated.vcf")
             tmp = dst.with_name(f".{dst.name}.tmp")
             write_called_vcf(tmp, by_source.get(inp.source, []), inp.samples, doc, [inp.source])
         else:
@@ -1019,7 +1038,7 @@ def write_run_folder(doc: ResultDocument, units: Sequence[Unit], out_dir: Path) 
     """
     from .maf import to_maf
     from .report import render_report
-    from .writers import calls_tsv, errors_tsv, to_json, variants_tsv
+    from .writers import calls_tsv, coverage_tsv, errors_tsv, to_json, variants_tsv
 
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
@@ -1032,6 +1051,9 @@ def write_run_folder(doc: ResultDocument, units: Sequence[Unit], out_dir: Path) 
     ):
         _atomic_text(out_dir / fname, fn(doc))
         outputs[fname] = out_dir / fname
+    if any(s.coverage_source == "reads" for s in doc.samples):  # BAM/CRAM: depth per locus
+        _atomic_text(out_dir / "coverage.tsv", coverage_tsv(doc))
+        outputs["coverage.tsv"] = out_dir / "coverage.tsv"
     vcfs = write_input_vcfs(doc, units, out_dir / "vcf")
     for source, path in vcfs.items():
         outputs[f"vcf:{source}"] = path

@@ -102,10 +102,21 @@ class SkippedOut(BaseModel):
     examples: list[str] = Field(default_factory=list)
 
 
+class DepthTrackOut(BaseModel):
+    """Read depth at each position of one piled-up interval (BAM/CRAM input)."""
+
+    gene: str | None = None
+    chrom: str
+    start: int
+    depth: list[int]
+
+
 class SampleOut(BaseModel):
     sample: str
     sources: list[str] = Field(default_factory=list)
     coverage_source: Literal["gvcf", "trace", "unknown", "declared", "reads"] = "unknown"
+    # BAM/CRAM input: depth across the piled-up intervals (coverage plots, coverage.tsv)
+    depth_profile: list[DepthTrackOut] = Field(default_factory=list)
     variants: list[VariantOut] = Field(default_factory=list)
     calls: list[CallOut] = Field(default_factory=list)
     unclassified_variants: list[str] = Field(

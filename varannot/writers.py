@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from .schema import ResultDocument
+from .schema import DetectionLimitOut, ResultDocument
 
 CALL_COLUMNS = [
     "sample", "drug", "drug_class", "call", "coverage", "rule_ids", "variants",
@@ -118,3 +118,41 @@ def errors_tsv(doc: ResultDocument) -> str:
         if i.error is not None
     ]
     return _table(ERROR_COLUMNS, rows)
+
+
+COVERAGE_COLUMNS = [
+    "sample", "locus", "chrom", "start", "end", "min_depth", "limit_of_detection", "status",
+    "drugs",
+]  # fmt: skip
+
+
+def coverage_tsv(doc: ResultDocument) -> str:
+    """Per sample read from BAM/CRAM, one row per locus that matters: its least depth, the VAF a
+    clone there needs to be called, and whether it counts as covered (``--min-depth``)."""
+    min_depth = doc.thresholds.get("min_depth", 0)
+    rows: list[dict[str, object]] = []
+    for s in doc.samples:
+        limits: dict[tuple[str, str, int, int], DetectionLimitOut] = {}
+        drugs: dict[tuple[str, str, int, int], list[str]] = {}
+        for c in s.calls:
+            for d in c.detection_limits:
+                key = (d.chrom, d.locus, d.start, d.end)
+                limits.setdefault(key, d)
+                drugs.setdefault(key, []).append(c.drug)
+        for key in sorted(limits, key=lambda k: (k[0], k[2], k[3])):
+            d = limits[key]
+            lod = d.limit_of_detection
+            rows.append(
+                {
+                    "sample": s.sample,
+                    "locus": d.locus,
+                    "chrom": d.chrom,
+                    "start": d.start,
+                    "end": d.end,
+                    "min_depth": d.min_depth,
+                    "limit_of_detection": f"{lod:.4g}" if lod is not None else "",
+                    "status": "covered" if d.min_depth >= min_depth else "below_min_depth",
+                    "drugs": ",".join(drugs[key]),
+                }
+            )
+    return _table(COVERAGE_COLUMNS, rows)

@@ -447,6 +447,7 @@ def read_alignments(
             batch.details["index"] = note
         sites: list[SiteCounts] = []
         missing: list[str] = []
+        profile: list[dict[str, object]] = []  # per target interval: depth at each position
         by_contig: dict[str, list[SiteCounts]] = {}
         for chrom, a, b in _merge(targets):
             contig = contigs.get(canonical_chrom(chrom))
@@ -459,6 +460,9 @@ def read_alignments(
                 raise InputError(f"cannot read {contig}:{a}-{b}: {exc}", source=source) from exc
             sites.extend(got)
             by_contig.setdefault(contig, []).extend(got)
+            profile.append(
+                {"chrom": canonical_chrom(chrom), "start": a, "depth": [x.depth for x in got]}
+            )
         if missing:
             batch.details["contigs_missing"] = (
                 f"{len(missing)} target intervals are on contigs absent from the file (or "
@@ -491,6 +495,7 @@ def read_alignments(
         ]
         batch.details.update(
             {
+                "depth_profile": profile,
                 "positions_piled_up": len(sites),
                 "alleles_below_background": below,
                 "strand_bias_alleles": bias,

@@ -189,13 +189,14 @@ def write_alignments(
     contigs: dict[str, int],
     *,
     fasta: Path | None = None,
-    sample: str = "SIM",
+    sample: str | None = "SIM",
 ) -> Path:
-    """Write, sort and index a BAM (or CRAM when ``path`` ends in .cram; needs ``fasta``)."""
+    """Write, sort and index a BAM (or CRAM when ``path`` ends in .cram; needs ``fasta``).
+    ``sample`` None: a read group without SM (the file name then names the sample)."""
     header = {
         "HD": {"VN": "1.6", "SO": "unsorted"},
         "SQ": [{"SN": c, "LN": n} for c, n in contigs.items()],
-        "RG": [{"ID": "sim", "SM": sample}],
+        "RG": [{"ID": "sim", "SM": sample} if sample else {"ID": "sim"}],
         "CO": ["SYNTHETIC reads from varannot tests/bamsim.py; not real sequencing data"],
     }
     tid = {c: i for i, c in enumerate(contigs)}

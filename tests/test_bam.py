@@ -386,3 +386,42 @@ def test_cli_run_folder_has_coverage_tsv_and_called_vcf(
     report = (out / "report.html").read_text()
     assert "<h4>Read coverage</h4>" in report and report.count("<figure><svg") == 4
     assert "BCL2: " in report and "median" in report
+
+
+def test_http_api_annotates_an_uploaded_bam(
+    engine: Engine, panel: dict[str, object], kb_fasta: dict[str, Path], tmp_path: Path
+) -> None:
+    """POST /v1/annotate with a BAM (no index sent: one is built server-side in a temp dir);
+    a BAM without SM is named after the client's file name, never the server's path."""
+    from fastapi.testclient import TestClient
+
+    from varannot.service import EngineSet, ServiceSettings, create_app
+
+    s = ServiceSettings(fastas=[kb_fasta["GRCh38"]], builds=["GRCh38"], data_dir=tmp_path / "d")
+    es = EngineSet.load(s)
+    g101 = panel["truth"][0][0]  # type: ignore[index]
+    reads = simulate(engine.reference.fetch, [window(g101)], 300, [at(g101, 0.3)], seed=31)
+    anon = write_alignments(tmp_path / "anon.bam", reads, CONTIGS, sample=None)
+    with TestClient(create_app(s, engines=es), raise_server_exceptions=False) as c:
+        r = c.post(
+            "/v1/annotate",
+            files={
+                "file": ("panel.bam", Path(panel["bam"]).read_bytes(), "application/octet-stream")
+            },  # type: ignore[arg-type]
+        )
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        (smp,) = doc["samples"]
+        assert smp["sample"] == "PANEL" and smp["coverage_source"] == "reads"
+        assert "G101V" in {v["protein_change"] for v in smp["variants"]}
+        ven = next(x for x in smp["calls"] if x["drug"] == "venetoclax")
+        assert ven["detection_limits"] and doc["inputs"][0]["kind"] == "reads"
+        assert "temporary directory" in doc["inputs"][0]["details"]["index"]
+        r = c.post(
+            "/v1/annotate",
+            files={"file": ("patient7.bam", anon.read_bytes(), "application/octet-stream")},
+        )
+        assert r.status_code == 200, r.text
+        (smp,) = r.json()["samples"]
+        assert smp["sample"] == "patient7"
+        assert [v["protein_change"] for v in smp["variants"]] == ["G101V"]

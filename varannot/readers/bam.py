@@ -130,9 +130,13 @@ def open_alignments(path: str | Path, fasta: str | Path | None = None):  # type:
     return af, note, tmp
 
 
+def _read_group_samples(af) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted({rg.get("SM") for rg in af.header.to_dict().get("RG", []) if rg.get("SM")})
+
+
 def sample_name(af, path: str | Path) -> str:  # type: ignore[no-untyped-def]
     """The read groups' SM (one sample per file), else the file name stem."""
-    names = sorted({rg.get("SM") for rg in af.header.to_dict().get("RG", []) if rg.get("SM")})
+    names = _read_group_samples(af)
     if len(names) > 1:
         raise InputError(
             f"read groups name several samples ({', '.join(names)}); varannot reads one sample "
@@ -441,10 +445,13 @@ def read_alignments(
     source = str(path)
     try:
         name = sample or sample_name(af, path)
+        named_by_file = sample is None and not _read_group_samples(af)
         contigs = {canonical_chrom(c): c for c in af.references}
         batch = InputBatch(source=source, kind="reads", samples=[name])
         if note:
             batch.details["index"] = note
+        if named_by_file:
+            batch.details["sample_from_file_name"] = True
         sites: list[SiteCounts] = []
         missing: list[str] = []
         profile: list[dict[str, object]] = []  # per target interval: depth at each position

@@ -152,7 +152,9 @@ def _relabel_batch(batch: InputBatch, files: Sequence[StoredFile]) -> None:
     batch.source = ",".join(names.get(p, p) for p in batch.source.split(","))
     for ob in batch.observations:
         ob.source = names.get(ob.source, ob.source)
-    if len(files) == 1 and batch.details.get("sites_only"):
+    if len(files) == 1 and (
+        batch.details.get("sites_only") or batch.details.get("sample_from_file_name")
+    ):
         old, new = _label_stem(files[0].path.name), _label_stem(files[0].display)
         batch.samples = [new if s == old else s for s in batch.samples]
         for ob in batch.observations:
@@ -209,10 +211,12 @@ def run_files(es: EngineSet, files: Sequence[StoredFile], opts: FileOptions) -> 
 
 def _run_files(es: EngineSet, files: Sequence[StoredFile], opts: FileOptions) -> ResultDocument:
     run_opts = opts.run_options()
-    vcfs = [f for f in files if f.kind == "vcf"]
+    vcfs = [f for f in files if f.kind in ("vcf", "reads")]  # BAM/CRAM: Engine.read piles up
     traces = [f for f in files if f.kind == "trace"]
     detected: dict[Build, tuple[str, str]] = {}  # build -> (file, evidence)
     for f in vcfs:
+        if f.kind == "reads":
+            continue
         b, why = sniff_vcf_build(f.path)
         if b is not None:
             detected.setdefault(b, (f.display, why or ""))

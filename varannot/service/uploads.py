@@ -25,6 +25,7 @@ from pydantic import (
     ValidationError,
 )
 
+from ..readers.bam import is_alignment_file
 from .problems import ProblemError, _validation_problem
 from .schemas import AnnotateRequest, FileOptions
 from .settings import GiB, MiB, ServiceSettings
@@ -43,7 +44,7 @@ class StoredFile:
 
     path: Path
     display: str
-    kind: Literal["vcf", "trace"]
+    kind: Literal["vcf", "trace", "reads"]
     size: int
     sha256: str = ""
 
@@ -166,14 +167,17 @@ def _label_stem(display: str) -> str:
     for ext in (".gz", ".bgz", ".bgzf"):
         if base.endswith(ext):
             base = base[: -len(ext)]
-    for ext in (".vcf", ".bcf", ".g", ".ab1", ".abi", ".scf"):
+    for ext in (".vcf", ".bcf", ".g", ".ab1", ".abi", ".scf", ".bam", ".cram"):
         if base.lower().endswith(ext):
             base = base[: -len(ext)]
     return base or "sample"
 
 
-def sniff_kind(head: bytes) -> tuple[Literal["vcf", "trace"], str]:
-    """Kind and server-side suffix by magic bytes: file names lie."""
+def sniff_kind(head: bytes) -> tuple[Literal["vcf", "trace", "reads"], str]:
+    """Kind and server-side suffix by magic bytes: file names lie. (A BAM is BGZF like a
+    VCF.gz: ``_FileSink.close`` looks inside once the file is complete.)"""
+    if head[:4] == b"CRAM":
+        return "reads", ".cram"
     if head[:4] == b"ABIF" or head[128:132] == b"ABIF":
         return "trace", ".ab1"
     if head[:4] == b".scf":
@@ -217,6 +221,8 @@ class _FileSink:
     def close(self) -> StoredFile:
         self.fh.close()
         kind, suffix = sniff_kind(bytes(self.head))
+        if suffix == ".vcf.gz" and is_alignment_file(self.path):
+            kind, suffix = "reads", ".bam"
         if kind == "trace" and self.size > self.limits.max_trace_bytes:
             raise too_large(self.limits.max_trace_bytes, f"trace {self.display}")
         final = self.path.with_name(f"input-{self.index}{suffix}")
@@ -377,7 +383,7 @@ async def read_multipart(request: Request, dest: Path, limits: Limits) -> Upload
         raise ProblemError(
             422,
             "No file",
-            "send the VCF, VCF.gz, BCF, .ab1 or .scf file in the form field 'file' "
+            "send the VCF, VCF.gz, BCF, BAM, CRAM, .ab1 or .scf file in the form field 'file' "
             "(or a JSON body listing variants)",
             source="request",
         )

@@ -36,7 +36,7 @@ _UPLOAD_BODY = {
                     "file": {
                         "type": "string",
                         "format": "binary",
-                        "description": "VCF, VCF.gz, BCF, .ab1 or .scf (repeat for several)",
+                        "description": "VCF, VCF.gz, BCF, BAM, CRAM, .ab1 or .scf (repeat for several)",
                     },
                     "build": {"type": "string", "enum": list(BUILDS)},
                     "sample": {"type": "string", "description": "sample name of trace inputs"},

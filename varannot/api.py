@@ -312,6 +312,8 @@ class Engine:
             if iv.source == "reads":
                 for p in range(iv.start, iv.end + 1):
                     by_pos[(iv.chrom, p)] = iv
+        called = [v for v in out.variants if v.gene is not None and v.chrom and v.pos is not None]
+        called = [v.model_copy(update={"chrom": canonical_chrom(v.chrom)}) for v in called]
         for call in out.calls:
             for label, chrom, a, b in self.kb.loci(call.drug, self.annotator.transcripts):
                 ivs = [by_pos.get((chrom, p)) for p in range(a, b + 1)]
@@ -326,7 +328,15 @@ class Engine:
                         end=b,
                         min_depth=depth,
                         limit_of_detection=lod,
-                        text=describe_limit(label, depth, lod),
+                        text=describe_limit(
+                            label,
+                            depth,
+                            lod,
+                            any(
+                                v.chrom == chrom and v.pos <= b and v.pos + len(v.ref) - 1 >= a
+                                for v in called
+                            ),
+                        ),
                     )
                 )
             if call.call == "no_known_resistance" and call.detection_limits:
@@ -335,8 +345,8 @@ class Engine:
                     key=lambda d: (d.limit_of_detection or 1.0, -d.min_depth),
                 )
                 call.caveats.append(
-                    f"read pileup: worst limit of detection {worst.text} ({worst.locus}); "
-                    "clones below a locus's limit cannot be ruled out"
+                    f"read pileup, worst locus: {worst.text}; clones below a locus's limit of "
+                    "detection cannot be ruled out"
                 )
 
     # --- annotating -----------------------------------------------------------------------

@@ -274,6 +274,14 @@ def annotate(
     min_mapping_quality: Annotated[
         int, typer.Option(metavar="Q", help="BAM/CRAM input: minimum mapping quality counted")
     ] = 20,
+    error_floor: Annotated[
+        float,
+        typer.Option(
+            metavar="RATE",
+            help="BAM/CRAM input: least error rate assumed per base change (lower it for "
+            "duplex/UMI-consensus reads)",
+        ),
+    ] = 5e-4,
     keep_duplicates: Annotated[
         bool,
         typer.Option(
@@ -312,6 +320,7 @@ def annotate(
     from .api import RunOptions
     from .calls import Thresholds
     from .knowledge import KnowledgeBase
+    from .pileup_model import ErrorModel
     from .readers.bam import PileupFilters
     from .writers import calls_tsv, to_json, variants_tsv
 
@@ -342,6 +351,7 @@ def annotate(
                 include_duplicates=keep_duplicates,
             ),
             pon=pon or [],
+            error_model=ErrorModel(substitution_floor=error_floor),
         )
         from .readers.hgvs import VariantEntry, entries_from_strings, read_hgvs_file
 

@@ -170,6 +170,13 @@ class ErrorModel:
     background: Background | None = None
     tests: int = 1
 
+    def __post_init__(self) -> None:
+        floors = (self.substitution_floor, self.indel_floor, self.mnv_floor)
+        if not all(0.0 < f < 1.0 for f in floors) or not 0.0 < self.alpha < 1.0:
+            raise InputError(
+                "error floors and alpha must lie strictly between 0 and 1", source="error model"
+            )
+
     def threshold(self) -> float:
         return self.alpha / max(1, self.tests)
 
@@ -212,8 +219,11 @@ class ErrorModel:
         return min(1.0, detection_mean(k, self.power) / depth)
 
 
-def describe_limit(label: str, depth: int | None, lod: float | None) -> str:
-    """'no BCL2 G101 variant above 0.8 % at 2,400x' (the sentence the report shows)."""
+def describe_limit(label: str, depth: int | None, lod: float | None, found: bool = False) -> str:
+    """'no BCL2 G101 variant above 0.8 % at 2,400x' (the sentence the report shows); where a
+    variant was called in the locus, only the limit (other clones below it are not ruled out)."""
     if depth is None or lod is None or depth == 0:
         return f"{label}: no reads"
+    if found:
+        return f"{label}: variant called; limit of detection {lod * 100:.2g} % at {depth:,}x"
     return f"no {label} variant above {lod * 100:.2g} % at {depth:,}x"

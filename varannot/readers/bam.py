@@ -252,7 +252,7 @@ class AllelesFound:
 
 def _vcf_allele(
     site: SiteCounts, allele: str, fetch_ref: Mapping[int, str]
-) -> tuple[int, str, str] | None:
+) -> tuple[int, str, str]:
     """(pos, REF, ALT) in VCF convention for a base or an indel anchored at ``site``."""
     if allele[0] == "+":
         return site.pos, site.ref, site.ref + allele[1:]
@@ -268,9 +268,11 @@ def test_sites(
     model: ErrorModel,
     sample: str,
     source: str,
+    fetch_ref=None,  # type: ignore[no-untyped-def]  # (chrom, start, end) -> bases
 ) -> tuple[list[tuple[SiteCounts, str, Observation]], int, int]:
     """Significant alleles as observations (strand-biased ones filtered), plus counts of the
-    alleles below background and of strand-bias rejections."""
+    alleles below background and of strand-bias rejections. A significant deletion over
+    reference N cannot be written as VCF: it is kept as a ``ref_unknown`` filtered record."""
     ref_at = {(s.chrom, s.pos): s.ref for s in sites}
     found: list[tuple[SiteCounts, str, Observation]] = []
     below = bias = 0
@@ -286,14 +288,19 @@ def test_sites(
             if not t.significant:
                 below += 1
                 continue
-            refs = {p: ref_at.get((s.chrom, p), "N") for p in range(s.pos, s.pos + 60)}
+            if allele[0] == "-" and fetch_ref is not None:
+                n = int(allele[1:])
+                seq = fetch_ref(s.chrom, s.pos, s.pos + n)
+                refs = {s.pos + i: b for i, b in enumerate(seq)}
+            else:
+                refs = {p: ref_at.get((s.chrom, p), "N") for p in range(s.pos, s.pos + 60)}
             va = _vcf_allele(s, allele, refs)
-            if va is None or "N" in va[1]:
-                below += 1
-                continue
             if t.strand_bias:
                 bias += 1
-            found.append((s, allele, _observation(s, va, t, sample, source, model)))
+            ob = _observation(s, va, t, sample, source, model)
+            if "N" in va[1]:  # never silently dropped: listed, not called
+                ob.filters = (*ob.filters, "ref_unknown")
+            found.append((s, allele, ob))
     return found, below, bias
 
 
@@ -480,7 +487,7 @@ def read_alignments(
         observations: list[Observation] = []
         below = bias = 0
         for contig, cs in by_contig.items():
-            found, b1, b2 = test_sites(cs, model, name, source)
+            found, b1, b2 = test_sites(cs, model, name, source, fetch_ref)
             below, bias = below + b1, bias + b2
             observations.extend(
                 assemble_codons(af, contig, found, codons, filters, model, name, source)
@@ -494,9 +501,7 @@ def read_alignments(
                 s.pos,
                 s.depth,
                 "reads",
-                model.limit_of_detection(
-                    s.depth, model.rate("snv", s.error_rate / 3.0, s.chrom, s.pos, "")
-                ),
+                model.limit_of_detection(s.depth, _worst_rate(model, s)),
             )
             for s in sites
         ]
@@ -523,6 +528,13 @@ def read_alignments(
         af.close()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _worst_rate(model: ErrorModel, s: SiteCounts) -> float:
+    """The highest background of the position's three base changes (limits of detection)."""
+    return max(
+        model.rate("snv", s.error_rate / 3.0, s.chrom, s.pos, b) for b in "ACGT" if b != s.ref
+    )
 
 
 def background_from_normals(

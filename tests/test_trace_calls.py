@@ -72,3 +72,50 @@ def test_tp53_clean_scf_trace_is_not_a_wild_type_claim(engine: Engine, tmp_path:
     calls = {c.drug: c for c in sample.calls}
     assert calls["idasanutlin"].call == "not_assessed"
     assert calls["idasanutlin"].coverage in ("partial", "not_covered")
+
+
+def _weak_g101_run(engine: Engine, tmp_path: Path, offset: int):  # type: ignore[no-untyped-def]
+    """SYNTHETIC: a het C>A at ``G101 + offset`` whose call falls below the quality bar (the bar
+    is set above any call's quality, so every call in the read is 'weak')."""
+    lo, hi = 63318100, 63318640
+    ref = _amplicon(engine, "BCL2", lo, hi)
+    pos = 63318365 + offset
+    sim = simulate_trace(
+        ref,
+        [SimVariant(pos - lo, ref[pos - lo], "A" if ref[pos - lo] != "A" else "T")],
+        start=20,
+        length=480,
+        strand="+",
+        seed=3,
+        name="W1_F.ab1",
+    )
+    trace = write_abif(sim, tmp_path / "W1_F.ab1")
+    opts = RunOptions(trace_min_quality=100)
+    batch = engine.read_traces([trace], "W1", opts)
+    return pos, batch, engine.run([batch], opts)
+
+
+def test_weak_het_at_a_resistance_codon_is_not_wild_type(engine: Engine, tmp_path: Path) -> None:
+    pos, batch, doc = _weak_g101_run(engine, tmp_path, 0)
+    (sample,) = doc.samples
+    assert sample.variants == []  # below the bar: listed in the trace details, not called
+    (detail,) = batch.details["traces"]  # type: ignore[index]
+    assert detail["below_min_quality_total"] >= 1
+    holes = [h for h in detail["not_wild_type_sites"] if h["start"] == pos]
+    assert holes and holes[0]["reason"].startswith(f"weak heterozygous peak at chr18:{pos} (")
+    # the G101 codon is not covered: venetoclax cannot be 'no known resistance' on this read
+    assert all(not (iv.start <= pos <= iv.end) for iv in batch.coverage["W1"])
+    ven = {c.drug: c for c in sample.calls}["venetoclax"]
+    assert ven.call == "not_assessed"
+    assert any("G101" in locus for locus in ven.uncovered_loci)
+
+
+def test_weak_het_away_from_resistance_codons_keeps_coverage(
+    engine: Engine, tmp_path: Path
+) -> None:
+    pos, batch, doc = _weak_g101_run(engine, tmp_path, 60)  # 20 codons downstream: no KB rule
+    (sample,) = doc.samples
+    assert any(iv.start <= pos <= iv.end for iv in batch.coverage["W1"])
+    assert any(iv.start <= pos - 60 <= iv.end for iv in batch.coverage["W1"])
+    ven = {c.drug: c for c in sample.calls}["venetoclax"]
+    assert not any("G101" in locus for locus in ven.uncovered_loci)

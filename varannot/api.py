@@ -249,6 +249,7 @@ class Engine:
             plot_dir=opts.plot_dir,
             highlight=highlight,
             windows=self.kb_residue_loci() if opts.trace_windows else None,
+            guard=self.kb_residue_loci(),
         )
 
     def trace_references(self, extra: Sequence[Path] = ()):  # type: ignore[no-untyped-def]

@@ -40,8 +40,14 @@ def analyse_trace(
     *,
     ratio: float = 0.25,
     min_quality: int = 20,
+    guard: Sequence[tuple[str, str, int, int]] = (),
 ) -> TraceResult:
-    """Trim, place and call one trace. Calls below ``min_quality`` go to ``low_quality``."""
+    """Trim, place and call one trace. Calls below ``min_quality`` go to ``low_quality``.
+
+    ``guard`` (label, chrom, start, end) names the residues that matter (knowledge-base codons):
+    a weak heterozygous peak there is an unsettled question, not wild type, so its base is
+    carved out of coverage; elsewhere a weak secondary peak only stays listed.
+    """
     trim = mott_trim(trace.qualities)
     n_calls = sum(b in "ACGT" for b in trace.bases)
     if n_calls < _MIN_CALLS:
@@ -112,11 +118,19 @@ def analyse_trace(
         # An indel or a homozygous substitution below the bar is still a clean departure from
         # the reference: its site is unresolved, not wild type. A weak heterozygous secondary
         # peak is what every trace has somewhere; it stays listed, and the site covered.
+        why = f"{c.kind} call {c.ref}>{c.alt} below min quality (Q{c.quality:g} < {min_quality})"
         if c.kind != "snv" or c.genotype == "1/1":
-            why = (
-                f"{c.kind} call {c.ref}>{c.alt} below min quality (Q{c.quality:g} < {min_quality})"
-            )
             result.holes.append((c.pos, c.pos + max(len(c.ref), 1) - 1, why))
+            continue
+        label = _guarded(guard, c.region.chrom, c.pos)
+        if label is not None:
+            result.holes.append(
+                (
+                    c.pos,
+                    c.pos,
+                    f"weak heterozygous peak at {c.region.chrom}:{c.pos} ({label}): {why}",
+                )
+            )
     # Coverage: high-quality aligned span, up to the mixture (where substitutions are not seen).
     usable = cols.ref[use]
     if usable.size:
@@ -127,6 +141,14 @@ def analyse_trace(
             g1 = max(g1, indel.pos + len(indel.ref) - 1)
         result.covered = (g0, g1)
     return result
+
+
+def _guarded(guard: Sequence[tuple[str, str, int, int]], chrom: str, pos: int) -> str | None:
+    """Label of the guarded residue covering ``chrom:pos``, if any."""
+    for label, g_chrom, start, end in guard:
+        if g_chrom == chrom and start <= pos <= end:
+            return label
+    return None
 
 
 # ------------------------------------------------------------------------------- one sample
@@ -298,6 +320,7 @@ def call_traces(
     plot_dir: Path | None = None,
     highlight: Sequence[tuple[str, int]] = (),
     windows: Sequence[tuple[str, str, int, int]] | None = None,
+    guard: Sequence[tuple[str, str, int, int]] = (),
 ) -> InputBatch:
     """Call variants from the Sanger traces of ONE sample (e.g. forward + reverse read).
 
@@ -306,7 +329,8 @@ def call_traces(
     by another trace covering it carries the filter ``trace_disagreement`` and is listed in
     ``details['disagreements']``. ``highlight`` positions inside a placed read get a plot too.
     ``windows`` (residues as label, chrom, start, end) asks for chromatogram data around every
-    call and those residues in ``details['windows']`` (see :mod:`.window`).
+    call and those residues in ``details['windows']`` (see :mod:`.window`). ``guard`` residues
+    (knowledge-base codons) lose coverage where a read shows only a weak heterozygous peak.
     Unreadable traces raise :class:`~varannot.errors.InputError`.
     """
     if not 0.0 < ratio < 1.0:
@@ -321,7 +345,10 @@ def call_traces(
         records_read=len(traces),
         skipped=SkipReport(),
     )
-    results = [analyse_trace(t, references, ratio=ratio, min_quality=min_quality) for t in traces]
+    results = [
+        analyse_trace(t, references, ratio=ratio, min_quality=min_quality, guard=guard)
+        for t in traces
+    ]
     intervals: list[tuple[str, int, int]] = []
     failed: list[dict[str, object]] = []
     holes: list[tuple[str, int, int]] = []

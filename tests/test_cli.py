@@ -75,8 +75,8 @@ def test_annotate_example_json(fetched: Path) -> None:
     assert doc["variants_outside_genes"] == 1  # the chr20 record
     calls_b = {c["drug"]: c for c in samples["PATIENT_B"]["calls"]}
     assert calls_b["venetoclax"]["call"] in ("resistant", "likely_resistant")
-    # TP53 loss of function is a class rule: likely_resistant (issue 3), with the hotspot named
-    assert calls_b["idasanutlin"]["call"] == "likely_resistant"
+    # R175H is loss of function in every assay: resistant to a drug that needs wild-type p53
+    assert calls_b["idasanutlin"]["call"] == "resistant"
     assert {e["protein_change"] for e in calls_b["idasanutlin"]["evidence"]} == {"R175H"}
     assert all(c["coverage"] == "unknown" for c in calls_b.values())
     calls_a = {c["drug"]: c for c in samples["PATIENT_A"]["calls"]}
@@ -193,3 +193,48 @@ def test_readme_main_job_example_run(fetched: Path, tmp_path: Path) -> None:
         "S04\tchr17\t7675088\tC\tT\tTP53\tNM_000546.6\tmissense_variant\tNM_000546.6:c.524G>A"
         in (variants)
     )
+
+
+def test_annotate_disease_copy_number_and_evidence_tsv(fetched: Path, tmp_path: Path) -> None:
+    """PATIENT_B carries TP53 R175H (VAF 0.49): the venetoclax call depends on the disease."""
+    base = ["annotate", str(EXAMPLE), "--fasta", str(fetched), "-q"]
+
+    def calls(*extra: str) -> dict[str, dict]:
+        res = runner.invoke(app, [*base, *extra])
+        assert res.exit_code == 0, res.output
+        b = next(s for s in json.loads(res.stdout)["samples"] if s["sample"] == "PATIENT_B")
+        return {c["drug"]: c for c in b["calls"]}
+
+    cll = calls("--disease", "cllsll")
+    assert (cll["venetoclax"]["call"], cll["venetoclax"]["disease"]) == (
+        "likely_resistant",  # the BAX frameshift (BAX-04, CLL) still counts
+        "CLLSLL",
+    )
+    tp53 = [e for e in cll["venetoclax"]["evidence"] if e["gene"] == "TP53"]
+    assert {e["rule_id"]: e["effect"] for e in tp53}["TP53-25"] == "sensitivity_retained"
+    # a TP53 deletion given as a SEG file makes R175H biallelic in AML
+    seg = tmp_path / "cn.seg"
+    seg.write_text(
+        "sample\tchrom\tstart\tend\tlog2\nPATIENT_B\t17\t7000000\t8000000\t-1.0\n"  # SYNTHETIC
+    )
+    aml = calls("--disease", "AML", "--copy-number", str(seg))
+    bi = [e for e in aml["venetoclax"]["evidence"] if e["rule_id"] == "TP53-24"]
+    assert bi and bi[0]["note"].startswith(
+        "one TP53_LOF allele with TP53 deletion chr17:7000000-8000000 (cn.seg line 2)"
+    )
+    res = runner.invoke(app, [*base, "--disease", "LEUKEMIA"])
+    assert res.exit_code == 2
+    assert "unknown disease 'LEUKEMIA': give an OncoTree code" in res.output
+    bad = tmp_path / "bad.seg"
+    bad.write_text("sample\tchrom\tstart\tend\tlog2\nPATIENT_B\t17\tx\t8000000\t-1\n")
+    res = runner.invoke(app, [*base, "--copy-number", str(bad)])
+    assert res.exit_code == 2 and "bad.seg" in res.output and "line 2" in res.output
+    # evidence once per variant: R175H touches ten MDM2 drugs and venetoclax in one row
+    res = runner.invoke(app, [*base, "--format", "evidence-tsv"])
+    lines = res.stdout.splitlines()
+    cols = lines[0].split("\t")
+    rows = [dict(zip(cols, ln.split("\t"), strict=True)) for ln in lines[1:]]
+    r175h = [r for r in rows if r["sample"] == "PATIENT_B" and r["protein_change"] == "R175H"]
+    assert len(r175h) == 1
+    assert "idasanutlin:resistant" in r175h[0]["drugs"].split(",")
+    assert "milademetan:resistant" in r175h[0]["drugs"].split(",")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from varannot import shipped, tp53function
 from varannot.annotate import Annotator
 from varannot.errors import KnowledgeBaseError
 from varannot.kbcli import schema_text, show_text, validate_files
@@ -28,6 +29,10 @@ SHIPPED_DRUGS = [
     "MI-63",
     "MI-219",
     "CGM097",
+    "milademetan",
+    "siremadlin",
+    "navtemadlin",
+    "brigimadlin",
     "KT-253",
 ]
 HEADER = (
@@ -40,14 +45,14 @@ TP53_R175H = ("chr17", 7675088, 7578406, "C", "T")
 TP53_FS = ("chr17", 7674942, 7578260, "CT", "C")  # NM_000546.6:c.588del
 TP53_P72R = ("chr17", 7676154, 7579472, "G", "C")
 BAX_DUP = ("chr19", 48955713, 49458970, "T", "TG")  # NM_138761.4:c.121dup
+# truncating: the class rows, plus the measured-function rows (truncating = loss of function);
+# TP53-30 (a preprint) is excluded from calls and not matched.
 TP53_TRUNCATING = [
-    "TP53-01", "TP53-03", "TP53-05", "TP53-07", "TP53-09", "TP53-11", "TP53-20", "TP53-22",
-    "TP53-30",
+    "TP53-01", "TP53-03", "TP53-05", "TP53-07", "TP53-09", "TP53-11", "TP53-20", "TP53-21",
+    "TP53-22", "TP53-23", "TP53-25", "TP53-40", "TP53-43",
 ]  # fmt: skip
-TP53_DBD_MISSENSE = [
-    "TP53-02", "TP53-04", "TP53-06", "TP53-08", "TP53-10", "TP53-12", "TP53-21", "TP53-23",
-    "TP53-31",
-]  # fmt: skip
+# R175H: loss of function in all three assays; no range rule any more
+TP53_DBD_MISSENSE = ["TP53-21", "TP53-23", "TP53-25", "TP53-40", "TP53-43"]
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +99,14 @@ def men1_m322i(annotator: Annotator) -> Annotation:
 # --- the shipped table -------------------------------------------------------------------------
 def test_shipped_version_sha_and_drugs(kb: KnowledgeBase) -> None:
     data = resources.files("varannot.data").joinpath("knowledge_base.tsv").read_bytes()
-    assert kb.version == "2026.11.0"
+    assert kb.version == "2026.11.1"
     assert kb.sha256 == hashlib.sha256(data).hexdigest()
     assert kb.sources == ["varannot.data/knowledge_base.tsv"]
     assert list(kb.drugs) == SHIPPED_DRUGS
     assert kb.drugs["KT-253"] == "MDM2 degrader"
     assert kb.drugs["bleximenib"] == "menin inhibitor"
-    assert len(kb.rows) == 43
-    assert kb.summary().rows == 43
+    assert len(kb.rows) == 45
+    assert kb.summary().rows == 45
     assert kb.canonical_drug("SNDX-5613") == "revumenib"
     assert kb.canonical_drug("jnj-75276617") == "bleximenib"
     assert kb.canonical_drug("KO-539") == "ziftomenib"
@@ -133,7 +138,7 @@ def test_seeded_from_every_confirmed_and_secondary_research_row(
     unconfirmed = {
         r.provenance.removeprefix("research:") for r in kb.rows if r.status == "unconfirmed"
     }
-    assert "MEN1-004" in unconfirmed and "BCL2-U-F104C" in unconfirmed
+    assert "MEN1-004" in unconfirmed and "BCL2-U-F104I" in unconfirmed
 
 
 def test_men1_rows_as_specified(kb: KnowledgeBase) -> None:
@@ -144,8 +149,8 @@ def test_men1_rows_as_specified(kb: KnowledgeBase) -> None:
     }
     assert got == {
         ("MEN1-01", "NP_000235.2", "M327I", ("revumenib",), "resistance", "confirmed", "B"),
-        ("MEN1-02", "NP_000235.2", "M327V", ("revumenib",), "resistance", "secondary", "B"),
-        ("MEN1-03", "NP_000235.2", "G331R", ("revumenib",), "resistance", "secondary", "B"),
+        ("MEN1-02", "NP_000235.2", "M327V", ("revumenib",), "resistance", "confirmed", "B"),
+        ("MEN1-03", "NP_000235.2", "G331R", ("revumenib",), "resistance", "confirmed", "B"),
         ("MEN1-04", "NP_000235.2", "T349M", ("revumenib",), "resistance", "confirmed", "B"),
         ("MEN1-05", "NP_000235.2", "G331D", ("revumenib",), "resistance", "unconfirmed", "E"),
         ("MEN1-06", "NP_000235.2", "M327I", ("bleximenib",), "sensitivity_retained", "confirmed", "D"),
@@ -171,11 +176,14 @@ def test_schema_json_is_generated_from_the_row_model() -> None:
 
 def test_show_text_gives_mane_numbering_of_isoform_rows(kb: KnowledgeBase) -> None:
     text = show_text(kb)
-    assert text.startswith(f"# knowledge base 2026.11.0  sha256 {kb.sha256}\n")
+    assert text.startswith(f"# knowledge base 2026.11.1  sha256 {kb.sha256}\n")
+    assert "\n# TP53 measured function: TP53 missense function: Giacomelli 2018" in text
     assert (
         "MEN1-01\tMEN1\tprotein_change\tNP_000235.2 M327I\tNP_001357188.2 M322I\trevumenib\t"
-        "resistance\tB\tconfirmed\tPMID:36922589; DOI:10.1182/blood.2023022480\n"
+        "resistance\tB\tconfirmed\tany\tPMID:36922589; DOI:10.1182/blood.2023022480; URL:"
     ) in text
+    assert "TP53-25\tTP53\tfunction\tNP_000537.3 loss_of_function\t\tvenetoclax\t" in text
+    assert "\tsensitivity_retained\tB\tconfirmed\tCLLSLL\t" in text
     assert (
         "TP53-24\tTP53\tbiallelic\tNP_000537.3 TP53_LOF\t\tvenetoclax\treduced_sensitivity" in text
     )
@@ -329,24 +337,24 @@ def test_site_table_on_top_and_replacing(tmp_path: Path) -> None:
     f = site_table(
         tmp_path / "site.tsv",
         [
-            row("S1", "TP53", "protein_change", "NP_000537.3", "R175H", "siremadlin", "MDM2 inhibitor"),
+            row("S1", "TP53", "protein_change", "NP_000537.3", "R175H", "RG7112", "MDM2 inhibitor"),
             row("S2", "MEN1", "protein_change", "NP_001357188.2", "p.(Met322Ile)", "SNDX-5613",
                 "menin inhibitor", citations="PMID:36922589; REF:site review 2026"),
         ],
-        extra="# drug: siremadlin | MDM2 inhibitor | HDM201\n",
+        extra="# drug: RG7112 | MDM2 inhibitor | RO5045337\n",
     )  # fmt: skip
     site_sha = hashlib.sha256(f.read_bytes()).hexdigest()
     both = KnowledgeBase.load([f])
     shipped = KnowledgeBase.load()
-    assert both.version == "2026.11.0+site-1"
+    assert both.version == "2026.11.1+site-1"
     assert both.sha256 == hashlib.sha256(f"{shipped.sha256}\n{site_sha}".encode()).hexdigest()
-    assert list(both.drugs)[-1] == "siremadlin" and len(both.rows) == 45
-    assert both.canonical_drug("HDM201") == "siremadlin"
+    assert list(both.drugs)[-1] == "RG7112" and len(both.rows) == 47
+    assert both.canonical_drug("RO5045337") == "RG7112"
     only = KnowledgeBase.load([f], replace=True)
     assert (only.version, only.sha256, list(only.drugs)) == (
         "site-1",
         site_sha,
-        ["revumenib", "siremadlin"],
+        ["revumenib", "RG7112"],
     )
     s2 = only.rows[1]
     assert (s2.variant, s2.drugs, s2.citations) == (
@@ -372,7 +380,7 @@ def test_validate_files_report(tmp_path: Path, kb_fasta: dict[str, Path]) -> Non
     sha = hashlib.sha256(f.read_bytes()).hexdigest()
     assert validate_files([f]) == (
         f"OK {f}: 1 rows, version site-1, sha256 {sha}\n"
-        "OK on top of the shipped table: knowledge base 2026.11.0+site-1\n"
+        "OK on top of the shipped table: knowledge base 2026.11.1+site-1\n"
         "residues checked against the shipped residue facts\n"
         f"warning: {f}, row S1 (line 3): R280 on NP_000537.3 not verifiable "
         "(no FASTA sequence there and no residue fact)\n"
@@ -406,11 +414,11 @@ def test_validate_files_rejects_clash_with_shipped(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("allele", "hgvs_p", "expected"),
     [
-        (BCL2_G101V, "NP_000624.2:p.(Gly101Val)", ["BCL2-01", "BCL2-02"]),
+        (BCL2_G101V, "NP_000624.2:p.(Gly101Val)", ["BCL2-01", "BCL2-02", "BCL2-20"]),
         (TP53_R175H, "NP_000537.3:p.(Arg175His)", TP53_DBD_MISSENSE),
         (TP53_FS, "NP_000537.3:p.(Val197TrpfsTer50)", TP53_TRUNCATING),
         (BAX_DUP, "NP_620116.1:p.(Glu41GlyfsTer33)", ["BAX-01", "BAX-03", "BAX-04", "BAX-05"]),
-        (TP53_P72R, "NP_000537.3:p.(Pro72Arg)", []),
+        (TP53_P72R, "NP_000537.3:p.(Pro72Arg)", ["TP53-42", "TP53-45"]),
     ],
 )
 def test_match_real_alleles(
@@ -450,13 +458,47 @@ def test_men1_legacy_and_mane_rows_match_the_same_allele(
     assert sorted(r.id for r in kb.match(a)) == ["MEN1-01", "MEN1-06", "MEN1-10", "S-M322I"]
 
 
+def test_tp53_function_classes_and_wt_p53_drugs(kb: KnowledgeBase, shared: Path) -> None:
+    """The shipped class table is exactly what the documented rule derives from the source."""
+    src = shared / "reference-sources" / "tp53-function" / "tp53_missense_function.tsv"
+    with src.open() as fh:
+        derived = tp53function.derive(csv.DictReader(fh, delimiter="\t"))
+    assert derived == shipped.read_text("tp53_function.tsv")
+    table = tp53function.load(derived)
+    assert {k: table[k].cls for k in ("R175H", "R248Q", "R273H", "R337H", "P72R", "R181E")} == {
+        "R175H": "loss_of_function", "R248Q": "loss_of_function", "R273H": "loss_of_function",
+        "R337H": "partially_functional", "P72R": "functional", "R181E": "insufficient_data",
+    }  # fmt: skip
+    assert tp53function.classify("non-functional", "LOF", "") == "loss_of_function"
+    assert tp53function.classify("non-functional", "notLOF", "LOF") == "discordant"
+    assert tp53function.classify("functional", "", "") == "insufficient_data"
+    assert set(kb.wt_tp53) == {
+        "idasanutlin", "nutlin-3", "MI-63", "MI-219", "CGM097", "milademetan", "siremadlin",
+        "navtemadlin", "brigimadlin", "KT-253",
+    }  # fmt: skip
+    assert kb.wt_tp53["milademetan"] == ("PMID:37386016",)
+
+
+def test_wt_p53_drug_without_function_rows_is_refused_on_top_of_the_shipped_table(
+    tmp_path: Path,
+) -> None:
+    f = site_table(
+        tmp_path / "s.tsv",
+        [row("S-1", "TP53", "gene_class", "NP_000537.3", "", "idasanutlin", "MDM2 inhibitor",
+             consequence="truncating")],
+        extra="# drug: RG-X | MDM2 inhibitor\n",
+    )  # fmt: skip
+    kb = KnowledgeBase.load([f], replace=True)
+    assert kb.warnings[0].startswith("idasanutlin requires wild-type TP53 but no usable function")
+
+
 def test_unconfirmed_rows_only_on_request(
     kb: KnowledgeBase, kb_annotators: dict[str, Annotator]
 ) -> None:
     a = kb_annotators["GRCh38"].annotate("chr18", 63318358, "G", "C").annotation  # D103E
     assert a is not None and a.protein is not None and a.protein.short == "D103E"
-    assert kb.match(a) == []
-    assert [r.id for r in kb.match(a, include_unconfirmed=True)] == ["BCL2-11"]
+    assert [r.id for r in kb.match(a)] == ["BCL2-20"]
+    assert [r.id for r in kb.match(a, include_unconfirmed=True)] == ["BCL2-11", "BCL2-20"]
 
 
 @pytest.mark.parametrize("build", ["GRCh38", "GRCh37"])

@@ -42,6 +42,8 @@ VCF_HEADER = (
 )
 R175H = "chr17\t7675088\t.\tC\tT\t50\tPASS\t.\tGT:AD:DP\t0/1:60,40:100\n"
 G101V = "chr18\t63318365\t.\tC\tA\t50\tPASS\t.\tGT:AD:DP\t0/1:70,30:100\n"
+BAX_FS = "chr19\t48955713\t.\tT\tTG\t50\tPASS\t.\tGT:AD:DP\t0/1:70,30:100\n"  # c.121dup
+R337H = "chr17\t7670699\t.\tC\tT\t50\tPASS\t.\tGT:AD:DP\t0/1:55,45:100\n"  # c.1010G>A
 
 
 def vcf(path: Path, sample: str, *records: str) -> Path:
@@ -283,16 +285,48 @@ def test_samplesheet_errors_are_specific(tmp_path: Path) -> None:
     assert str(e.value) == f"{bad}, line 3: a row needs both a sample and a file"
 
 
+def test_samplesheet_disease_column(tmp_path: Path, kb_fasta: dict[str, Path]) -> None:
+    """The sheet gives each sample its disease; the venetoclax call for TP53 R175H follows it."""
+    run = tmp_path / "run"
+    run.mkdir()
+    vcf(run / "a.vcf", "A", R175H)
+    vcf(run / "b.vcf", "B", R175H)
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("sample,file,disease\nPAT-A,a.vcf,CLLSLL\nPAT-B,b.vcf,AML\n")
+    ref = ["--fasta", str(kb_fasta["GRCh38"]), "--build", "GRCh38", "-q"]
+    res = annotate(run, "--samplesheet", sheet, *ref, "--format", "tsv")
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    head = lines[0].split("\t")
+    got = {
+        (r[head.index("sample")], r[head.index("disease")]): r[head.index("call")]
+        for r in (ln.split("\t") for ln in lines[1:])
+        if r[head.index("drug")] == "venetoclax"
+    }
+    assert got == {("PAT-A", "CLLSLL"): "no_known_resistance", ("PAT-B", "AML"): "likely_resistant"}
+    sheet.write_text("sample,file,disease\nPAT-A,a.vcf,CLL\n")
+    with pytest.raises(InputError) as e:
+        read_samplesheet(sheet)
+    assert str(e.value).startswith(f"{sheet}, line 2: unknown disease 'CLL': give an OncoTree code")
+
+
 def test_fail_on_exit_codes(tmp_path: Path, kb_fasta: dict[str, Path]) -> None:
     ref = ["--fasta", str(kb_fasta["GRCh38"]), "--build", "GRCh38", "-q"]
     g101v = vcf(tmp_path / "P002.vcf", "P002", G101V)
     r175h = vcf(tmp_path / "P001.vcf", "P001", R175H)
     assert annotate(g101v, *ref, "--format", "tsv", "--fail-on", "resistant").exit_code == 3
-    # R175H matches only weaker (class/range) rules: likely_resistant, not resistant
-    res = annotate(r175h, *ref, "--format", "tsv", "--fail-on", "resistant")
+    # R175H: resistant to idasanutlin (measured loss of function), likely for venetoclax in AML
+    assert annotate(r175h, *ref, "--fail-on", "resistant").exit_code == 3
+    # BAX frameshift: only likely_resistant (a class rule)
+    bax = vcf(tmp_path / "P003.vcf", "P003", BAX_FS)
+    res = annotate(bax, *ref, "--format", "tsv", "--fail-on", "resistant")
     assert res.exit_code == 0, res.output
     assert "\tresistant\t" not in res.stdout and "\tlikely_resistant\t" in res.stdout
-    assert annotate(r175h, *ref, "--fail-on", "likely_resistant").exit_code == 3
+    assert annotate(bax, *ref, "--fail-on", "likely_resistant").exit_code == 3
+    # R337H: uncertain for the MDM2 inhibitors (partially functional)
+    r337h = vcf(tmp_path / "P004.vcf", "P004", R337H)
+    assert annotate(r337h, *ref, "--fail-on", "likely_resistant").exit_code == 0
+    assert annotate(r337h, *ref, "--fail-on", "uncertain").exit_code == 3
     res = annotate(tmp_path / "nope.vcf", *ref)
     assert (res.exit_code, res.stderr) == (
         2,

@@ -9,7 +9,7 @@ calls -> ``ResultDocument``; writers only format that document.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +21,7 @@ from .errors import BuildMismatchError, InputError, ReferenceError_
 from .genome import canonical_chrom
 from .haplotypes import merge_same_codon
 from .knowledge import KnowledgeBase, proteins_from
-from .models import Build, CoveredInterval, GenomicVariant, InputBatch, Observation
+from .models import Build, CopyNumberEvent, CoveredInterval, GenomicVariant, InputBatch, Observation
 from .pileup_model import Background, ErrorModel, describe_limit
 from .readers.bam import PileupFilters, is_alignment_file
 from .reference import (
@@ -76,6 +76,14 @@ class RunOptions:
     pileup_filters: PileupFilters = field(default_factory=PileupFilters)
     error_model: ErrorModel = field(default_factory=ErrorModel)
     pon: Sequence[Path] = ()
+    # OncoTree code for every sample (None: not given) and per-sample codes (samplesheet).
+    disease: str | None = None
+    sample_diseases: Mapping[str, str] = field(default_factory=dict)
+    # Deletions / LOH given as input (--copy-number SEG), any sample.
+    copy_number: Sequence[CopyNumberEvent] = ()
+
+    def disease_of(self, sample: str) -> str | None:
+        return self.sample_diseases.get(sample, self.disease)
 
 
 def is_trace(path: str | Path) -> bool:
@@ -398,8 +406,10 @@ class Engine:
         sources: dict[str, list[str]] = {}
         traces: dict[str, list[dict[str, object]]] = {}
         depth_tracks: dict[str, list[DepthTrackOut]] = {}
+        copy_number: list[CopyNumberEvent] = []
         checked = mismatched = other_build_hits = 0
         for batch in batches:
+            copy_number.extend(batch.copy_number)
             doc.inputs.append(_summary(batch))
             doc.variants_outside_genes += batch.records_outside_genes
             for s in batch.samples:
@@ -447,7 +457,14 @@ class Engine:
             )
         for sample, items in by_sample.items():
             doc.samples.append(
-                self._sample(sample, items, coverage.get(sample), coverage_kind.get(sample), opts)
+                self._sample(
+                    sample,
+                    items,
+                    coverage.get(sample),
+                    coverage_kind.get(sample),
+                    opts,
+                    [e for e in copy_number if e.sample == sample],
+                )  # fmt: skip
             )
             doc.samples[-1].sources = sources.get(sample, [])
             doc.samples[-1].traces = traces.get(sample, [])
@@ -462,8 +479,10 @@ class Engine:
         cov: list[CoveredInterval] | None,
         cov_kind: str | None,
         opts: RunOptions,
+        cn: Sequence[CopyNumberEvent] = (),
     ) -> SampleOut:
         out = SampleOut(sample=sample, coverage_source=cov_kind or "unknown")  # type: ignore[arg-type]
+        out.disease = opts.disease_of(sample)
         haplo = merge_same_codon(items, self.annotator)
         svs: list[SampleVariant] = []
         outs: list[VariantOut] = []  # parallel to svs
@@ -493,7 +512,13 @@ class Engine:
                 svs.append(sv)
                 outs.append(vo)
         calls, unclassified = call_sample(
-            svs, cov, self.kb, self.annotator.transcripts, opts.thresholds
+            svs,
+            cov,
+            self.kb,
+            self.annotator.transcripts,
+            opts.thresholds,
+            disease=out.disease,
+            copy_number=[e for e in [*opts.copy_number, *cn] if e.sample == sample],
         )
         out.calls = calls
         out.unclassified_variants = unclassified

@@ -1,20 +1,25 @@
 """Per-sample, per-drug resistance calls from annotated alleles, coverage and the knowledge base.
 
-One call per drug in the knowledge base, always; silence is never an answer:
+One call per drug in the knowledge base, always; silence is never an answer. Strongest first:
 
 - ``resistant``: a rule that can call resistance (confirmed, level A-C, allele-specific; see
   ``Rule.can_call_resistant``) matched an allele at VAF >= ``reporting_vaf``, depth OK, REF
-  matching the reference.
+  matching the reference, and the rule holds for the sample's disease.
 - ``likely_resistant``: matched only by weaker evidence (secondary, level D/E, reduced
-  sensitivity, a consequence-class, range or biallelic rule, a drug-class claim), or a strong
-  match below ``reporting_vaf`` but at or above ``detection_floor``, or with unknown VAF, low
-  depth or a REF mismatch. The evidence notes say which.
+  sensitivity, a consequence-class or biallelic rule), or a strong match below
+  ``reporting_vaf`` but at or above ``detection_floor``, or with unknown VAF, low depth or a
+  REF mismatch. The evidence notes say which.
+- ``uncertain``: an allele was seen at a locus that matters without evidence either way: a
+  row of effect ``uncertain`` (a drug-contact residue, a TP53 allele of partial, discordant or
+  unmeasured function, a drug named only by class claims), or evidence that holds for another
+  disease than the sample's.
 - ``no_known_resistance``: nothing matched and every locus that matters was covered, or the
   input says nothing about coverage (then ``coverage: unknown`` and a caveat: not wild type).
 - ``not_assessed``: nothing matched and a locus that matters was not covered (or a variant
   there could not be interpreted).
 
 Alleles below ``detection_floor`` are reported in the evidence but never drive a call.
+Identical duplicate observations of one allele count once and are named in the caveats.
 """
 
 from __future__ import annotations
@@ -24,11 +29,9 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import InputError
 from .knowledge import KnowledgeBase, Rule
-from .models import Annotation, CoveredInterval, Observation
+from .models import Annotation, CopyNumberEvent, CoveredInterval, Observation
 from .schema import CallOut, CallValue, CoverageValue, EvidenceOut
 from .transcripts import TranscriptSet
-
-_RANK: dict[str, int] = {"likely_resistant": 1, "resistant": 2}
 
 
 @dataclass(slots=True)
@@ -184,6 +187,41 @@ def _in_cis(a: SampleVariant, b: SampleVariant) -> bool:
     )
 
 
+RESISTANT, LIKELY, UNCERTAIN = 3, 2, 1
+_CALL: dict[int, CallValue] = {
+    RESISTANT: "resistant",
+    LIKELY: "likely_resistant",
+    UNCERTAIN: "uncertain",
+}
+
+
+def _retains(rule: Rule, disease: str | None) -> bool:
+    """A confirmed 'sensitivity retained' row that holds for this sample specifically.
+
+    With no disease given, a disease-specific retention (venetoclax in TP53-mutant CLL) must
+    not silence evidence that holds elsewhere (AML): only rows for any disease count then.
+    """
+    return (
+        rule.effect == "sensitivity_retained"
+        and rule.status == "confirmed"
+        and (not rule.indications or (disease is not None and disease in rule.indications))
+    )
+
+
+def _function_notes(rule: Rule, v: SampleVariant, kb: KnowledgeBase) -> list[str]:
+    if rule.kind != "function" or v.annotation is None:
+        return []
+    fn = kb.function_of(v.annotation)
+    if fn is None:
+        return []
+    cls, data = fn
+    if data is not None:
+        return [data.describe()]
+    if cls == "loss_of_function":
+        return [f"{v.label}: truncating allele (loss of function)"]
+    return [f"{v.label}: no measured function for this change ({cls})"]
+
+
 def _call_drug(
     drug: str,
     kb: KnowledgeBase,
@@ -193,15 +231,30 @@ def _call_drug(
     matches: list[list[Rule]],
     excluded: list[tuple[SampleVariant, list[Rule]]],
     coverage: _Coverage | None,
+    disease: str | None,
+    copy_number: Sequence[CopyNumberEvent],
+    duplicates: dict[int, list[SampleVariant]],
 ) -> CallOut:
     rules = [r for r in kb.rules_for(drug) if r.used_in_calls]
     evidence: list[tuple[int, EvidenceOut]] = []
     caveats: list[str] = []
     grade = 0
-    for v, ms in zip(usable, matches, strict=True):
+    restricted: dict[str, str] = {}
+    for i, (v, ms) in enumerate(zip(usable, matches, strict=True)):
         hits = [r for r in ms if drug in r.drugs]
         if not hits:
             continue
+        # 'uncertain' rows are the fallback for an allele nothing more specific speaks to
+        if any(r.effect != "uncertain" and r.applies_to(disease) for r in hits):
+            hits = [r for r in hits if r.effect != "uncertain"]
+        elif any(r.kind == "protein_change" for r in hits):  # the exact change beats its residue
+            hits = [r for r in hits if r.kind != "residue"]
+        for d in duplicates.get(i, []):
+            caveats.append(
+                f"{v.label}: identical duplicate observation ({d.observation.source} "
+                f"{d.observation.record}) counted once"
+            )
+        restricted.update({r.id: r.indication_text for r in hits if r.indications})
         if _below_floor(v, th):
             for r in hits:
                 evidence.append(
@@ -217,37 +270,69 @@ def _call_drug(
                 f"{th.detection_floor:g} and was not used"
             )
             continue
-        retained = [
-            r for r in hits if r.effect == "sensitivity_retained" and r.status == "confirmed"
-        ]
+        retained = [r for r in hits if _retains(r, disease)]
         limits = _allele_limits(v, th)
         for r in hits:
+            fnotes = _function_notes(r, v, kb)
             if r.effect == "sensitivity_retained":
+                if r in retained:
+                    where = f" in {r.indication_text}" if r.indications else ""
+                    evidence.append(
+                        (0, _evidence(r, v, [f"{drug} keeps activity against this allele{where}"]))
+                    )
+                    caveats.append(
+                        f"sensitivity retained: {drug} keeps activity against {v.label}{where} "
+                        f"({r.id}, level {r.level})"
+                    )
+                else:
+                    evidence.append(
+                        (0, _evidence(r, v, [_other_disease(r, disease) + ": not applied"]))
+                    )
+                continue
+            if r.effect == "no_known_effect":
+                evidence.append((0, _evidence(r, v, fnotes)))
+                continue
+            if retained and not r.can_call_resistant or (retained and not r.applies_to(disease)):
+                ids = ", ".join(x.id for x in retained)
                 evidence.append(
-                    (0, _evidence(r, v, [f"{drug} keeps activity against this allele"]))
+                    (0, _evidence(r, v, [f"superseded by {ids} (sensitivity retained)", *fnotes]))
                 )
                 continue
-            notes: list[str] = []
-            if retained and not r.can_call_resistant:
-                ids = ", ".join(x.id for x in retained)
-                notes.append(
-                    f"superseded by {ids} (confirmed: sensitivity retained for this allele)"
-                )
-                evidence.append((0, _evidence(r, v, notes)))
+            if not r.applies_to(disease):
+                note = _other_disease(r, disease) + ": not established in this disease"
+                evidence.append((UNCERTAIN, _evidence(r, v, [note, *fnotes])))
+                grade = max(grade, UNCERTAIN)
+                continue
+            if r.effect == "uncertain":
+                evidence.append((UNCERTAIN, _evidence(r, v, fnotes)))
+                grade = max(grade, UNCERTAIN)
                 continue
             notes = r.weakness() + limits
             if retained:
                 notes.append(
                     f"conflicts with {', '.join(x.id for x in retained)} (sensitivity retained)"
                 )
-            g = 2 if r.can_call_resistant and not notes else 1
-            if g == 1 and r.can_call_resistant and limits:
+            g = RESISTANT if r.can_call_resistant and not notes else LIKELY
+            if g == LIKELY and r.can_call_resistant and limits:
                 caveats.append(f"{v.label}: at most likely_resistant: {'; '.join(limits)}")
             grade = max(grade, g)
-            evidence.append((g, _evidence(r, v, notes)))
-    grade = max(grade, _biallelic(drug, kb, th, rules, usable, matches, evidence, caveats))
+            evidence.append((g, _evidence(r, v, [*notes, *fnotes])))
+    grade = max(
+        grade,
+        _biallelic(drug, kb, transcripts, th, rules, usable, matches, evidence, caveats, disease,
+                   copy_number),
+    )  # fmt: skip
+    if disease is None and restricted:
+        parts = ", ".join(f"{k}: {v}" for k, v in sorted(restricted.items()))
+        caveats.append(
+            f"no disease given: the evidence for {drug} differs by disease ({parts}); "
+            "give the sample's disease (OncoTree code) for a call that holds for it"
+        )
     for v, ms in excluded:
-        hit_ids = sorted({r.id for r in ms if drug in r.drugs})
+        hits = [r for r in ms if drug in r.drugs]
+        if any(r.effect != "uncertain" for r in hits):
+            hits = [r for r in hits if r.effect != "uncertain"]
+        hit_ids = sorted({r.id for r in hits})
         if hit_ids:
             caveats.append(
                 f"{v.label} matches {', '.join(hit_ids)} but was excluded (FILTER "
@@ -268,7 +353,7 @@ def _call_drug(
         )
     call: CallValue
     if grade:
-        call = "resistant" if grade == 2 else "likely_resistant"
+        call = _CALL[grade]
     else:
         unreadable = [
             v.label
@@ -288,14 +373,23 @@ def _call_drug(
             call = "no_known_resistance"
             caveats.append(
                 "coverage unknown: the input says nothing about which positions were sequenced "
-                "(plain VCF); no resistance variant was reported, wild type is not established"
+                "(plain VCF); "
+                + (
+                    "no other resistance variant was reported, wild type elsewhere is not "
+                    "established"
+                    if evidence
+                    else "no resistance variant was reported, wild type is not established"
+                )
             )
         elif uncovered:
             call = "not_assessed"
         else:
             call = "no_known_resistance"
     if not any(r.can_call_resistant for r in rules):
-        best = min((r.level for r in rules if r.effect != "sensitivity_retained"), default="E")
+        best = min(
+            (r.level for r in rules if r.effect in ("resistance", "reduced_sensitivity")),
+            default="E",
+        )
         caveats.append(
             f"no rule for {drug} can call resistant (best level {best}; none is confirmed, "
             "clinical and allele-specific): at most likely_resistant"
@@ -309,22 +403,46 @@ def _call_drug(
         evidence=[e for _, e in evidence],
         caveats=list(dict.fromkeys(caveats)),
         uncovered_loci=uncovered,
+        disease=disease,
     )
+
+
+def _other_disease(rule: Rule, disease: str | None) -> str:
+    return f"evidence holds for {rule.indication_text}, the sample's disease is {disease or 'not given'}"
+
+
+def _allele(v: SampleVariant) -> str:
+    return str(v.annotation.variant) if v.annotation is not None else v.label
+
+
+def _gene_span(transcripts: TranscriptSet, gene: str) -> tuple[str, int, int] | None:
+    tx = transcripts.mane.get(gene)
+    if tx is None:
+        return None
+    return tx.chrom, min(s for s, _ in tx.exons), max(e for _, e in tx.exons)
 
 
 def _biallelic(
     drug: str,
     kb: KnowledgeBase,
+    transcripts: TranscriptSet,
     th: Thresholds,
     rules: list[Rule],
     usable: list[SampleVariant],
     matches: list[list[Rule]],
     evidence: list[tuple[int, EvidenceOut]],
     caveats: list[str],
+    disease: str | None,
+    copy_number: Sequence[CopyNumberEvent],
 ) -> int:
-    """Evaluate biallelic rules for ``drug``: 1 (likely_resistant) when one is satisfied."""
+    """Evaluate biallelic rules for ``drug``: LIKELY when one is satisfied by evidence.
+
+    Evidence is two distinct alleles of the group not known to be in cis, one allele
+    homozygous or at VAF >= ``biallelic_vaf``, or one allele plus a deletion / copy-neutral LOH
+    of the gene given as input. Linear in the number of alleles (only the first pair is used).
+    """
     grade = 0
-    for rule in (r for r in rules if r.kind == "biallelic"):
+    for rule in (r for r in rules if r.kind == "biallelic" and r.applies_to(disease)):
         members = [
             v
             for v, ms in zip(usable, matches, strict=True)
@@ -333,35 +451,60 @@ def _biallelic(
         ]
         if not members:
             continue
-        hom = [
-            v for v in members if v.homozygous() or (v.observation.vaf or 0.0) >= th.biallelic_vaf
+        hom = next(
+            (
+                v
+                for v in members
+                if v.homozygous() or (v.observation.vaf or 0.0) >= th.biallelic_vaf
+            ),
+            None,
+        )
+        first = members[0]
+        second = next(
+            (b for b in members[1:] if not _in_cis(first, b) and _allele(b) != _allele(first)),
+            None,
+        )
+        span = _gene_span(transcripts, rule.gene)
+        loss = [
+            e
+            for e in copy_number
+            if span is not None
+            and e.kind in ("deletion", "cn_loh")
+            and e.chrom == span[0]
+            and e.start <= span[2]
+            and e.end >= span[1]
         ]
-        trans = [
-            (a, b) for i, a in enumerate(members) for b in members[i + 1 :] if not _in_cis(a, b)
-        ]
-        if hom:
-            v = hom[0]
+        if hom is not None:
             why = (
                 f"one {rule.variant} allele, homozygous or at VAF >= {th.biallelic_vaf:g}: "
                 "loss of the other allele inferred"
             )
-            used = [v]
-        elif trans:
-            used = list(trans[0])
+            used = [hom]
+        elif second is not None:
+            used = [first, second]
             phased = all(x.observation.phased for x in used)
             why = f"two {rule.variant} alleles" + (
                 "" if phased else " (phase unknown, assumed in trans)"
             )
+        elif loss:
+            e = loss[0]
+            label = "deletion" if e.kind == "deletion" else "copy-neutral LOH"
+            why = (
+                f"one {rule.variant} allele with {rule.gene} {label} {e.chrom}:{e.start}-{e.end} "
+                f"({e.source} {e.record})"
+            )
+            used = [first]
         else:
             caveats.append(
                 f"{rule.id}: one {rule.variant} allele ({', '.join(v.label for v in members)}); "
-                "biallelic status not established (copy number / LOH not assessed)"
+                f"biallelic status not established (no second distinct allele, VAF below "
+                f"{th.biallelic_vaf:g}, no {rule.gene} deletion or LOH given as input)"
             )
             continue
         notes = [why, *rule.weakness()]
         for v in used:
-            evidence.append((1, _evidence(rule, v, notes)))
-        grade = 1
+            evidence.append((LIKELY, _evidence(rule, v, notes)))
+        grade = LIKELY
     return grade
 
 
@@ -385,17 +528,33 @@ def call_sample(
     kb: KnowledgeBase,
     transcripts: TranscriptSet,
     thresholds: Thresholds | None = None,
+    *,
+    disease: str | None = None,
+    copy_number: Sequence[CopyNumberEvent] = (),
 ) -> tuple[list[CallOut], list[str]]:
     """Calls for every drug of ``kb`` for one sample, plus its unclassified gene variants.
 
     ``coverage`` None means the input says nothing about coverage (plain VCF). Otherwise the
     given intervals (and the sites of the sample's passing variants) are what was seen; blocks
     below ``thresholds.min_depth`` do not count. Unclassified = passing variants in the four
-    genes that match no usable rule, described by their HGVS.
+    genes that match no usable rule, described by their HGVS. ``disease`` is the sample's
+    OncoTree code (None: not given); ``copy_number`` the sample's deletions / LOH given as input.
     """
     th = thresholds or Thresholds()
     th.check()
-    usable = [v for v in variants if not v.excluded and v.annotation is not None]
+    usable: list[SampleVariant] = []
+    duplicates: dict[int, list[SampleVariant]] = {}
+    seen: dict[tuple[object, ...], int] = {}
+    for v in variants:
+        if v.excluded or v.annotation is None:
+            continue
+        o = v.observation
+        key = (str(v.annotation.variant), o.genotype, o.vaf, o.depth, o.alt_depth)
+        if key in seen:  # the same allele observed twice is one observation
+            duplicates.setdefault(seen[key], []).append(v)
+            continue
+        seen[key] = len(usable)
+        usable.append(v)
     matches = [kb.match(v.annotation) for v in usable if v.annotation is not None]
     excluded = [
         (v, kb.match(v.annotation)) for v in variants if v.excluded and v.annotation is not None
@@ -409,7 +568,11 @@ def call_sample(
             if v.annotation is not None
         ]  # fmt: skip
         cov = _Coverage([*coverage, *sites], th.min_depth)
-    calls = [_call_drug(d, kb, transcripts, th, usable, matches, excluded, cov) for d in kb.drugs]
+    calls = [
+        _call_drug(d, kb, transcripts, th, usable, matches, excluded, cov, disease, copy_number,
+                   duplicates)
+        for d in kb.drugs
+    ]  # fmt: skip
     unclassified = []
     for v, ms in zip(usable, matches, strict=True):
         if not ms and v.annotation is not None:

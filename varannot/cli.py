@@ -53,12 +53,14 @@ class Fmt(StrEnum):
     tsv = "tsv"
     variants_tsv = "variants-tsv"
     maf = "maf"
+    evidence_tsv = "evidence-tsv"
 
 
 class FailOn(StrEnum):
     never = "never"
     resistant = "resistant"
     likely_resistant = "likely_resistant"
+    uncertain = "uncertain"
     not_assessed = "not_assessed"  # anything but no_known_resistance (a gate for "all seen")
 
 
@@ -304,6 +306,20 @@ def annotate(
             "FASTA and --out-dir)",
         ),
     ] = None,
+    disease: Annotated[
+        str | None,
+        typer.Option(
+            help="the samples' disease as an OncoTree code (AML, BLL, TLL, CLLSLL, MDS, ...); "
+            "a samplesheet 'disease' column overrides it per sample"
+        ),
+    ] = None,
+    copy_number: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--copy-number",
+            help="SEG file (sample, chrom, start, end, copy_number or log2): TP53 deletions/LOH",
+        ),
+    ] = None,
     fail_on: Annotated[
         FailOn,
         typer.Option(
@@ -319,10 +335,11 @@ def annotate(
     _setup_logging(quiet)
     from .api import RunOptions
     from .calls import Thresholds
-    from .knowledge import KnowledgeBase
+    from .knowledge import KnowledgeBase, check_disease
     from .pileup_model import ErrorModel
     from .readers.bam import PileupFilters
-    from .writers import calls_tsv, to_json, variants_tsv
+    from .readers.copynumber import read_seg
+    from .writers import calls_tsv, evidence_tsv, to_json, variants_tsv
 
     if not inputs and samplesheet is None and not hgvs and not hgvs_file:
         _die("give at least one INPUT (a file or a run directory), --samplesheet or --hgvs")
@@ -352,6 +369,8 @@ def annotate(
             ),
             pon=pon or [],
             error_model=ErrorModel(substitution_floor=error_floor),
+            disease=check_disease(disease, source="--disease"),
+            copy_number=[e for f in copy_number or [] for e in read_seg(f)],
         )
         from .readers.hgvs import VariantEntry, entries_from_strings, read_hgvs_file
 
@@ -390,7 +409,12 @@ def annotate(
     elif out_dir is None or output is not None:
         from .maf import to_maf
 
-        writer = {Fmt.json: to_json, Fmt.tsv: calls_tsv, Fmt.variants_tsv: variants_tsv}
+        writer = {
+            Fmt.json: to_json,
+            Fmt.tsv: calls_tsv,
+            Fmt.variants_tsv: variants_tsv,
+            Fmt.evidence_tsv: evidence_tsv,
+        }
         text = to_maf(doc) if fmt == Fmt.maf else writer[fmt](doc)
         if output:
             try:
@@ -406,6 +430,8 @@ def annotate(
             bad = (
                 {"resistant"} if fail_on == FailOn.resistant else {"resistant", "likely_resistant"}
             )
+            if fail_on == FailOn.uncertain:
+                bad.add("uncertain")
             hit = any(c.call in bad for s in doc.samples for c in s.calls)
         if hit:
             raise typer.Exit(3)

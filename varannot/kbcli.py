@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import KnowledgeBaseError
-from .knowledge import KnowledgeBase, proteins_from, schema_json
+from .knowledge import DISEASES, KnowledgeBase, proteins_from, schema_json
 from .models import Build
 from .transcripts import load_transcripts
 
@@ -23,6 +23,7 @@ SHOW_COLUMNS = (
     "effect",
     "level",
     "status",
+    "indications",
     "citations",
 )
 
@@ -46,6 +47,7 @@ def show_rows(kb: KnowledgeBase) -> list[dict[str, str]]:
                 "effect": r.effect,
                 "level": r.level,
                 "status": r.status,
+                "indications": r.indication_text,
                 "citations": "; ".join(r.citations),
             }
         )
@@ -57,6 +59,18 @@ def _header(kb: KnowledgeBase) -> list[str]:
     for t in kb.tables:
         lines.append(f"# table {t.path}: version {t.version}, {t.rows} rows, sha256 {t.sha256}")
     lines.append("# drugs: " + ", ".join(f"{d} ({c})" for d, c in kb.drugs.items()))
+    lines.append(
+        "# require wild-type TP53: "
+        + ", ".join(f"{d} [{'; '.join(c)}]" for d, c in kb.wt_tp53.items())
+    )
+    lines.append(
+        f"# TP53 measured function: {kb.function_source} (varannot.data/tp53_function.tsv)"
+    )
+    lines.append(
+        "# indications: OncoTree codes (any = not disease-specific); "
+        + ", ".join(f"{k} {v}" for k, v in DISEASES.items())
+    )
+    lines += [f"# warning: {w}" for w in kb.warnings]
     return lines
 
 

@@ -21,8 +21,16 @@ Rule kinds (``rule`` column):
 - ``range``: changes overlapping residues ``K101_R306`` with one of the ``consequence`` terms.
 - ``gene_class``: a ``consequence`` class anywhere in the gene (``truncating`` = stop_gained,
   frameshift, splice donor/acceptor, start_lost).
-- ``biallelic``: two alleles (or one homozygous / high-VAF allele) matching any row of the
-  ``group`` named in ``variant``; evaluated per sample by ``calls.call_sample``.
+- ``biallelic``: two alleles (or one homozygous / high-VAF allele, or one allele with a
+  TP53/17p deletion or copy-neutral LOH given as input) matching any row of the ``group``
+  named in ``variant``; evaluated per sample by ``calls.call_sample``.
+- ``function`` (TP53 only): alleles whose measured function class (``tp53function``; truncating
+  alleles count as ``loss_of_function``) is one of the classes in ``variant``.
+
+``indications`` names the OncoTree codes a row holds for (``any``: not disease-specific); a call
+for a sample of another disease uses the row only as ``uncertain`` evidence. Drugs marked
+``requires_wild_type_tp53`` in ``drugs.tsv`` must be covered by ``function`` rows for every
+class, so no TP53 allele can fall silently through.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
@@ -43,6 +51,10 @@ from .errors import KnowledgeBaseError
 from .hgvs import AA1, AA3
 from .models import Annotation, ProteinChange
 from .schema import KnowledgeBaseOut
+from .tp53function import CLASSES as FUNCTION_CLASSES
+from .tp53function import SOURCE as FUNCTION_SOURCE
+from .tp53function import Tp53Function
+from .tp53function import load as load_tp53_function
 from .transcripts import GENES, Transcript, TranscriptSet, load_transcripts, map_residue
 
 if TYPE_CHECKING:
@@ -52,10 +64,30 @@ KB_FILE = "knowledge_base.tsv"
 DRUGS_FILE = "drugs.tsv"
 RESIDUES_FILE = "residues.tsv"
 
-RuleKind = Literal["protein_change", "residue", "range", "gene_class", "biallelic"]
-Effect = Literal["resistance", "reduced_sensitivity", "sensitivity_retained"]
+RuleKind = Literal["protein_change", "residue", "range", "gene_class", "biallelic", "function"]
+Effect = Literal[
+    "resistance", "reduced_sensitivity", "uncertain", "sensitivity_retained", "no_known_effect"
+]
 Level = Literal["A", "B", "C", "D", "E"]
-Status = Literal["confirmed", "secondary", "unconfirmed"]
+Status = Literal["confirmed", "secondary", "unconfirmed", "excluded"]
+# OncoTree codes a row may hold for (``any`` = not disease-specific) and a sample may name.
+DISEASES: Mapping[str, str] = MappingProxyType(
+    {
+        "AML": "acute myeloid leukemia",
+        "BLL": "B-lymphoblastic leukemia/lymphoma",
+        "TLL": "T-lymphoblastic leukemia/lymphoma",
+        "CLLSLL": "chronic lymphocytic leukemia/small lymphocytic lymphoma",
+        "MDS": "myelodysplastic syndromes",
+        "MPN": "myeloproliferative neoplasms",
+        "PV": "polycythemia vera",
+        "CML": "chronic myelogenous leukemia",
+        "MPAL": "mixed phenotype acute leukemia",
+        "DLBCLNOS": "diffuse large B-cell lymphoma",
+        "MCL": "mantle cell lymphoma",
+        "FL": "follicular lymphoma",
+        "PCM": "plasma cell myeloma",
+    }
+)
 EVIDENCE_KINDS = ("clinical", "xenograft", "cell_line", "biochemical", "ex_vivo", "inferential")
 LEVEL_MEANING = {
     "A": "validated association",
@@ -125,6 +157,11 @@ class RuleRow(BaseModel):
     external_level: str = Field("", description="e.g. OncoKB R2, CIViC EID")
     magnitude: str = ""
     disease: str = ""
+    indications: str = Field(
+        "any",
+        pattern=r"^(any|[A-Z]+(\s*;\s*[A-Z]+)*)$",
+        description="OncoTree codes the row holds for, ';'-separated, or 'any'",
+    )
     citations: str = Field(pattern=rf"^{_CITATION}(\s*;\s*{_CITATION})*$")
     status: Status
     provenance: str = ""
@@ -175,6 +212,16 @@ class Rule:
     residues: tuple[tuple[int, str], ...] = ()  # (position, 1-letter aa) the row names
     start: int | None = None
     end: int | None = None
+    indications: tuple[str, ...] = ()  # OncoTree codes; empty = any disease
+    classes: frozenset[str] = frozenset()  # function rules: measured-function classes
+
+    def applies_to(self, disease: str | None) -> bool:
+        """Whether the row holds for ``disease`` (None: unspecified, every row applies)."""
+        return not self.indications or disease is None or disease in self.indications
+
+    @property
+    def indication_text(self) -> str:
+        return ",".join(self.indications) or "any"
 
     @property
     def record(self) -> str:
@@ -182,11 +229,12 @@ class Rule:
 
     @property
     def used_in_calls(self) -> bool:
-        return self.status != "unconfirmed"
+        return self.status in ("confirmed", "secondary")
 
     @property
     def allele_specific(self) -> bool:
-        return self.kind in ("protein_change", "residue")
+        """Exact change, residue, or the allele's own measured function."""
+        return self.kind in ("protein_change", "residue", "function")
 
     @property
     def can_call_resistant(self) -> bool:
@@ -218,10 +266,15 @@ class Rule:
                 return pc
         return None
 
-    def matches(self, annotation: Annotation) -> bool:
-        """Whether one allele satisfies this row's variant condition (biallelic: per allele)."""
+    def matches(self, annotation: Annotation, function_class: str | None = None) -> bool:
+        """Whether one allele satisfies this row's variant condition (biallelic: per allele).
+
+        ``function_class`` is the allele's measured TP53 function class (function rules only).
+        """
         if annotation.gene != self.gene or self.kind == "biallelic":
             return False
+        if self.kind == "function":
+            return function_class is not None and function_class in self.classes
         terms = set(annotation.consequence)
         if self.kind == "gene_class":
             return bool(self.consequence & terms)
@@ -327,6 +380,7 @@ class _Drugs:
     classes: dict[str, str]  # canonical -> class
     alias: dict[str, str]  # lower-case name or synonym -> canonical
     order: list[str]
+    wt_tp53: dict[str, tuple[str, ...]] = field(default_factory=dict)  # drug -> citations
 
     def add(self, name: str, cls: str, synonyms: Iterable[str], where: str) -> None:
         canon = self.alias.get(name.lower())
@@ -354,6 +408,22 @@ def _load_drugs() -> _Drugs:
         drugs.add(
             r["drug"], r["drug_class"], _split_list(r.get("synonyms", "")), f"{name} line {n}"
         )
+        flag = r.get("requires_wild_type_tp53", "").strip().lower()
+        if flag not in ("", "yes", "no"):
+            raise KnowledgeBaseError(
+                f"requires_wild_type_tp53 must be yes or no, not {flag!r}",
+                source=name,
+                record=f"line {n}",
+            )
+        if flag == "yes":
+            cites = tuple(_split_list(r.get("tp53_citations", ""), ";"))
+            if not cites:
+                raise KnowledgeBaseError(
+                    f"{r['drug']} requires wild-type TP53 but cites nothing (tp53_citations)",
+                    source=name,
+                    record=f"line {n}",
+                )
+            drugs.wt_tp53[r["drug"]] = cites
     return drugs
 
 
@@ -457,6 +527,25 @@ def _numbering_index(ts: TranscriptSet) -> dict[str, tuple[str, Transcript]]:
     return out
 
 
+def check_disease(
+    code: str | None, *, source: str = "disease", record: str | None = None
+) -> str | None:
+    """An OncoTree code as given (case-insensitive); None for empty or ``unspecified``."""
+    from .errors import InputError
+
+    if code is None or not code.strip() or code.strip().lower() == "unspecified":
+        return None
+    c = code.strip().upper()
+    if c not in DISEASES:
+        raise InputError(
+            f"unknown disease {code!r}: give an OncoTree code ({', '.join(DISEASES)}) or "
+            "'unspecified'",
+            source=source,
+            record=record,
+        )
+    return c
+
+
 def _aa3(a: str) -> str:
     return AA3.get(a, a)
 
@@ -478,6 +567,8 @@ class KnowledgeBase:
         "_by_drug",
         "_numbering",
         "_loci_cache",
+        "_tp53",
+        "wt_tp53",
         "_frozen",
     )
 
@@ -488,6 +579,8 @@ class KnowledgeBase:
     rows: tuple[Rule, ...]
     drugs: Mapping[str, str]
     warnings: tuple[str, ...]
+    wt_tp53: Mapping[str, tuple[str, ...]]
+    function_source: str = FUNCTION_SOURCE
 
     def __init__(
         self,
@@ -511,6 +604,8 @@ class KnowledgeBase:
         order = [d for d in drugs.order if d in named]
         self.drugs = MappingProxyType({d: drugs.classes[d] for d in order})
         self.warnings = tuple(warnings)
+        self.wt_tp53 = MappingProxyType({d: c for d, c in drugs.wt_tp53.items() if d in named})
+        self._tp53 = load_tp53_function()
         self._alias = MappingProxyType(dict(drugs.alias))
         self._facts = MappingProxyType(dict(facts))
         self._numbering = MappingProxyType(dict(numbering))
@@ -592,7 +687,10 @@ class KnowledgeBase:
             tables.append(TableInfo(name, versions[0], hashlib.sha256(data).hexdigest(), len(rows)))
             parsed.extend((name, n, r) for n, r in rows)
         rules = _build_rules(parsed, drugs, numbering)
-        kb = cls(tables, rules, drugs, facts, numbering)
+        gaps = _wt_tp53_gaps(rules, drugs)
+        if gaps and not replace:
+            raise KnowledgeBaseError(gaps[0])
+        kb = cls(tables, rules, drugs, facts, numbering, gaps)
         kb._check_groups()
         kb._check_residues(None, ts)
         return kb
@@ -713,6 +811,25 @@ class KnowledgeBase:
             if r.group == group and r.kind != "biallelic" and r.used_in_calls
         ]
 
+    def function_of(self, annotation: Annotation) -> tuple[str, Tp53Function | None] | None:
+        """The measured-function class of a TP53 allele, with its assay values when measured.
+
+        Truncating alleles are ``loss_of_function``; missense alleles take the shipped class
+        (``no_data`` when unmeasured); other protein-altering alleles (in-frame indels,
+        stop_lost) have ``no_data``; alleles that do not change the protein have no class.
+        """
+        if annotation.gene != "TP53":
+            return None
+        if set(annotation.consequence) & CONSEQUENCE_CLASSES["truncating"]:
+            return "loss_of_function", None
+        pc = annotation.protein
+        if pc is None or pc.kind not in _ALTERING:
+            return None
+        if pc.kind == "missense":
+            fn = self._tp53.get(pc.short)
+            return (fn.cls, fn) if fn is not None else ("no_data", None)
+        return "no_data", None
+
     def match(self, annotation: Annotation, *, include_unconfirmed: bool = False) -> list[Rule]:
         """Rules whose single-allele condition this allele satisfies (all drugs).
 
@@ -720,10 +837,15 @@ class KnowledgeBase:
         MANE-numbered rows through ``annotation.protein``. Biallelic rules are not returned:
         they need the whole sample (``calls.call_sample``).
         """
+        rules = self._by_gene.get(annotation.gene, ())
+        if not rules:
+            return []
+        fn = self.function_of(annotation) if annotation.gene == "TP53" else None
+        cls = fn[0] if fn is not None else None
         return [
             r
-            for r in self._by_gene.get(annotation.gene, ())
-            if (include_unconfirmed or r.used_in_calls) and r.matches(annotation)
+            for r in rules
+            if (include_unconfirmed or r.used_in_calls) and r.matches(annotation, cls)
         ]
 
     def loci(self, drug: str, transcripts: TranscriptSet) -> list[tuple[str, str, int, int]]:
@@ -744,7 +866,7 @@ class KnowledgeBase:
     ) -> list[tuple[str, str, int, int]]:
         out: dict[tuple[str, int, int], str] = {}
         for r in self.rules_for(drug):
-            if not r.used_in_calls or r.effect == "sensitivity_retained":
+            if not r.used_in_calls or r.effect in ("sensitivity_retained", "no_known_effect"):
                 continue
             members = self.group_rules(r.gene, r.variant) if r.kind == "biallelic" else [r]
             for m in members:
@@ -767,6 +889,32 @@ class KnowledgeBase:
             sources=list(self.sources),
             rows=len(self.rows),
         )
+
+
+def _wt_tp53_gaps(rules: Sequence[Rule], drugs: _Drugs) -> list[str]:
+    """Drugs that need wild-type p53 but lack a usable function row for some class.
+
+    Fatal with the shipped table (a TP53 allele of that class would fall silently through);
+    a warning for site tables used alone (``--kb-replace``), whose author decides.
+    """
+    named = {d for r in rules for d in r.drugs}
+    out = []
+    for drug in drugs.wt_tp53:
+        if drug not in named:
+            continue
+        covered = {
+            c
+            for r in rules
+            if drug in r.drugs and r.kind == "function" and r.used_in_calls
+            for c in r.classes
+        }
+        missing = [c for c in FUNCTION_CLASSES if c not in covered]
+        if missing:
+            out.append(
+                f"{drug} requires wild-type TP53 but no usable function row covers "
+                f"{', '.join(missing)}: a TP53 allele of that class would fall through"
+            )
+    return out
 
 
 def _build_rules(
@@ -858,6 +1006,19 @@ def _row_rule(
             raise ValueError("a gene_class rule takes no variant (use range for residue limits)")
         if not consequence:
             raise ValueError("a gene_class rule needs consequence terms or a class (truncating)")
+    elif row.rule == "function":
+        if row.gene != "TP53":
+            raise ValueError("a function rule is for TP53 (measured-function classes)")
+        if row.consequence:
+            raise ValueError("a function rule takes no consequence (truncating = loss_of_function)")
+        classes = _split_list(row.variant, ";")
+        bad = [c for c in classes if c not in FUNCTION_CLASSES]
+        if not classes or bad:
+            raise ValueError(
+                f"function classes {', '.join(bad) or '(none)'} unknown "
+                f"(known: {', '.join(FUNCTION_CLASSES)})"
+            )
+        variant = ";".join(classes)
     else:  # biallelic
         if row.consequence:
             raise ValueError("a biallelic rule takes no consequence (its group rows define it)")
@@ -884,6 +1045,15 @@ def _row_rule(
         canon.append(c)
     kinds = tuple(_split_list(row.evidence_kind))
     cites = tuple(_split_list(row.citations, ";"))
+    indications: tuple[str, ...] = ()
+    if row.indications != "any":
+        indications = tuple(_split_list(row.indications, ";"))
+        unknown = [d for d in indications if d not in DISEASES]
+        if unknown:
+            raise ValueError(
+                f"unknown OncoTree code(s) {', '.join(unknown)} in indications (known: "
+                f"{', '.join(DISEASES)}, or 'any')"
+            )
     return Rule(
         id=row.id,
         gene=row.gene,
@@ -910,6 +1080,8 @@ def _row_rule(
         residues=tuple(residues),
         start=start,
         end=end,
+        indications=indications,
+        classes=frozenset(variant.split(";")) if row.rule == "function" else frozenset(),
     )
 
 
@@ -961,7 +1133,7 @@ def _rule_loci(r: Rule, ts: TranscriptSet) -> list[tuple[str, str, int, int]]:
         if a <= b:
             coding.add(i - 1)
             out.append((f"{r.gene} coding exon {i} ({tx.accession})", tx.chrom, a, b))
-    if r.consequence & _SPLICE:
+    if r.consequence & _SPLICE or r.kind == "function":
         for a, b in tx.splice_sites():
             left, right = tx.exon_index(a - 1), tx.exon_index(b + 1)
             exon = left if left is not None else right
@@ -992,6 +1164,7 @@ __all__ = [
     "Rule",
     "RuleRow",
     "TableInfo",
+    "check_disease",
     "proteins_from",
     "schema_json",
 ]

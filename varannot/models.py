@@ -84,6 +84,24 @@ class CoveredInterval:
     lod: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CopyNumberEvent:
+    """A copy-number segment of one sample given as input (SEG file or symbolic VCF record).
+
+    ``kind``: ``deletion`` (one or both copies lost), ``cn_loh`` (copy-neutral loss of
+    heterozygosity), ``gain`` or ``neutral``; only the first two count for biallelic rules.
+    """
+
+    sample: str
+    chrom: str
+    start: int
+    end: int
+    kind: Literal["deletion", "cn_loh", "gain", "neutral"]
+    source: str
+    record: str
+    copy_number: float | None = None
+
+
 @dataclass(slots=True)
 class SkipReport:
     """Records a reader did not turn into observations: counted by reason, with examples."""
@@ -125,6 +143,8 @@ class InputBatch:
     records_read: int = 0
     records_outside_genes: int = 0
     build_hint: Build | None = None
+    # Deletions / LOH of a gene seen as symbolic records (<DEL>, <CN0>, <CN1>), per sample.
+    copy_number: list[CopyNumberEvent] = field(default_factory=list)
     # Free-form reader details carried to the output (trace placements, plots, VAF sources...).
     details: dict[str, object] = field(default_factory=dict)
 

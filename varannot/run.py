@@ -47,7 +47,7 @@ from .api import (
     is_trace,
 )
 from .errors import InputError, KnowledgeBaseError, VarannotError
-from .knowledge import KnowledgeBase
+from .knowledge import KnowledgeBase, check_disease
 from .models import Build, InputBatch
 from .schema import CallOut, InputSummary, ResultDocument, SampleOut, VariantOut
 
@@ -109,6 +109,7 @@ class SheetEntry:
     file: str
     line: int
     vcf_sample: str | None = None
+    disease: str | None = None  # OncoTree code (None: not given)
 
 
 @dataclass
@@ -170,6 +171,7 @@ _SHEET_COLUMNS = {
     "sample": ("sample", "sample_id", "sample_name"),
     "file": ("file", "path", "filename", "file_name"),
     "vcf_sample": ("vcf_sample", "vcf_column"),
+    "disease": ("disease", "oncotree", "oncotree_code"),
 }
 
 
@@ -221,7 +223,8 @@ def read_samplesheet(path: str | Path) -> Samplesheet:
             raise InputError(
                 "a row needs both a sample and a file", source=str(p), record=f"line {line}"
             )
-        entries.append(SheetEntry(sample, file, line, cell("vcf_sample") or None))
+        disease = check_disease(cell("disease"), source=str(p), record=f"line {line}")
+        entries.append(SheetEntry(sample, file, line, cell("vcf_sample") or None, disease))
     return Samplesheet(p, entries)
 
 
@@ -725,6 +728,9 @@ def execute_run(
     ]
     engine = Engine(fasta, build, kb)
     opts = replace(options)
+    sheet_diseases = {e.sample: e.disease for e in entries.values() if e.disease is not None}
+    if sheet_diseases:
+        opts.sample_diseases = {**sheet_diseases, **opts.sample_diseases}
     if out_dir is not None and opts.plot_dir is None and any(u.kind == "trace" for u in units):
         opts.plot_dir = out_dir / "plots"
     t_setup = time.perf_counter()
@@ -905,8 +911,8 @@ def summary_text(result: RunResult, out_dir: Path | None = None) -> str:
         lines.extend(f"  {f.error}" for f in result.failures)
     if out_dir is not None:
         lines.append(
-            f"wrote {out_dir}/report.html, calls.tsv, variants.tsv, errors.tsv, results.json, "
-            "variants.maf, vcf/"
+            f"wrote {out_dir}/report.html, calls.tsv, evidence.tsv, variants.tsv, errors.tsv, "
+            "results.json, variants.maf, vcf/"
         )
     return "".join(f"varannot: {ln}\n" for ln in lines)
 
@@ -1031,19 +1037,21 @@ def write_input_vcfs(doc: ResultDocument, units: Sequence[Unit], vcf_dir: Path) 
 
 
 def write_run_folder(doc: ResultDocument, units: Sequence[Unit], out_dir: Path) -> dict[str, Path]:
-    """calls.tsv, variants.tsv, errors.tsv, results.json, variants.maf, vcf/*, report.html
-    (plots/ came from the readers). errors.tsv always exists: a header alone says no input failed.
+    """calls.tsv, evidence.tsv, variants.tsv, errors.tsv, results.json, variants.maf, vcf/*,
+    report.html (plots/ came from the readers). errors.tsv always exists: a header alone says no
+    input failed.
 
     The report is written last, so its presence means the folder is complete.
     """
     from .maf import to_maf
     from .report import render_report
-    from .writers import calls_tsv, coverage_tsv, errors_tsv, to_json, variants_tsv
+    from .writers import calls_tsv, coverage_tsv, errors_tsv, evidence_tsv, to_json, variants_tsv
 
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
     for fname, fn in (
         ("calls.tsv", calls_tsv),
+        ("evidence.tsv", evidence_tsv),
         ("variants.tsv", variants_tsv),
         ("errors.tsv", errors_tsv),
         ("results.json", to_json),
@@ -1062,7 +1070,7 @@ def write_run_folder(doc: ResultDocument, units: Sequence[Unit], out_dir: Path) 
         doc,
         out_dir,
         links,
-        ["calls.tsv", "variants.tsv", "errors.tsv", "results.json", "variants.maf"],
+        ["calls.tsv", "evidence.tsv", "variants.tsv", "errors.tsv", "results.json", "variants.maf"],
     )
     _atomic_text(out_dir / "report.html", report)
     outputs["report.html"] = out_dir / "report.html"

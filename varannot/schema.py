@@ -14,7 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-CallValue = Literal["resistant", "likely_resistant", "no_known_resistance", "not_assessed"]
+CallValue = Literal[
+    "resistant", "likely_resistant", "uncertain", "no_known_resistance", "not_assessed"
+]
 CoverageValue = Literal["covered", "not_covered", "partial", "unknown"]
 
 
@@ -94,6 +96,9 @@ class CallOut(BaseModel):
     uncovered_loci: list[str] = Field(default_factory=list)
     # BAM/CRAM input only: per locus that matters, depth and limit of detection
     detection_limits: list[DetectionLimitOut] = Field(default_factory=list)
+    disease: str | None = Field(
+        default=None, description="OncoTree code the call was made for (None: not given)"
+    )
 
 
 class SkippedOut(BaseModel):
@@ -113,6 +118,7 @@ class DepthTrackOut(BaseModel):
 
 class SampleOut(BaseModel):
     sample: str
+    disease: str | None = Field(default=None, description="OncoTree code given for the sample")
     sources: list[str] = Field(default_factory=list)
     coverage_source: Literal["gvcf", "trace", "unknown", "declared", "reads"] = "unknown"
     # BAM/CRAM input: depth across the piled-up intervals (coverage plots, coverage.tsv)

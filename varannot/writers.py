@@ -8,7 +8,7 @@ import io
 from .schema import DetectionLimitOut, ResultDocument
 
 CALL_COLUMNS = [
-    "sample", "drug", "drug_class", "call", "coverage", "rule_ids", "variants",
+    "sample", "disease", "drug", "drug_class", "call", "coverage", "rule_ids", "variants",
     "protein_changes", "protein_changes_legacy", "vaf", "levels", "citations", "uncovered_loci",
     "caveats", "kb_version", "kb_sha256",
 ]  # fmt: skip
@@ -60,6 +60,7 @@ def call_rows(doc: ResultDocument) -> list[dict[str, object]]:
             rows.append(
                 {
                     "sample": s.sample,
+                    "disease": c.disease or "",
                     "drug": c.drug,
                     "drug_class": c.drug_class,
                     "call": c.call,
@@ -84,6 +85,63 @@ def call_rows(doc: ResultDocument) -> list[dict[str, object]]:
                 }
             )
     return rows
+
+
+EVIDENCE_COLUMNS = [
+    "sample", "disease", "variant", "protein_change", "protein_change_legacy", "vaf", "depth",
+    "drugs", "rule_ids", "effects", "levels", "citations", "notes", "kb_version",
+]  # fmt: skip
+
+
+def evidence_tsv(doc: ResultDocument) -> str:
+    """One row per sample x variant: its evidence once, with the drugs (and calls) it touches.
+
+    The calls TSV is per drug; here an allele that matters for ten MDM2 inhibitors is one row,
+    not ten. Variant-free evidence (none today) would be keyed by its rule.
+    """
+    kbv = doc.knowledge_base.version if doc.knowledge_base else ""
+    rows: list[dict[str, object]] = []
+    for s in doc.samples:
+        by_var: dict[str, dict[str, object]] = {}
+        for c in s.calls:
+            for e in c.evidence:
+                key = e.hgvs_p or e.protein_change or e.rule_id
+                r = by_var.setdefault(
+                    key,
+                    {
+                        "sample": s.sample,
+                        "disease": s.disease or "",
+                        "variant": e.hgvs_p,
+                        "protein_change": e.protein_change,
+                        "protein_change_legacy": e.protein_change_legacy,
+                        "vaf": e.vaf,
+                        "depth": e.depth,
+                        "drugs": {},
+                        "rule_ids": {},
+                        "effects": {},
+                        "levels": {},
+                        "citations": {},
+                        "notes": {},
+                        "kb_version": kbv,
+                    },
+                )
+                for col, val in (
+                    ("drugs", f"{c.drug}:{c.call}"),
+                    ("rule_ids", e.rule_id),
+                    ("effects", e.effect),
+                    ("levels", e.level),
+                    ("notes", f"{e.rule_id}: {e.note}" if e.note else None),
+                ):
+                    if val:
+                        r[col][val] = None  # type: ignore[index]
+                for x in e.citations:
+                    r["citations"][x] = None  # type: ignore[index]
+        for r in by_var.values():
+            for col in ("drugs", "rule_ids", "effects", "levels", "citations"):
+                r[col] = list(r[col])  # type: ignore[call-overload]
+            r["notes"] = " | ".join(r["notes"])  # type: ignore[arg-type]
+            rows.append(r)
+    return _table(EVIDENCE_COLUMNS, rows)
 
 
 def variants_tsv(doc: ResultDocument) -> str:

@@ -110,9 +110,8 @@ def test_run_folder_files_rows_and_streams(run38: Path, kb_fasta: dict[str, Path
         "the genes, 19 outside the genes",
         "varannot: skipped 0 records",
         res.stderr.splitlines()[2],  # call counts depend on the knowledge base's contents
-        f"varannot: wrote {out}/report.html, calls.tsv, variants.tsv, errors.tsv, results.json, "
-        "variants.maf, "
-        "vcf/",
+        f"varannot: wrote {out}/report.html, calls.tsv, evidence.tsv, variants.tsv, errors.tsv, "
+        "results.json, variants.maf, vcf/",
     ]
     assert res.stderr.splitlines()[2].startswith("varannot: calls (sample x drug): resistant ")
     plots = [f for f in files_under(out) if f.startswith("plots/")]
@@ -123,6 +122,7 @@ def test_run_folder_files_rows_and_streams(run38: Path, kb_fasta: dict[str, Path
     assert [f for f in files_under(out) if not f.startswith("plots/")] == [
         "calls.tsv",
         "errors.tsv",
+        "evidence.tsv",
         "report.html",
         "results.json",
         "variants.maf",
@@ -153,7 +153,7 @@ def test_run_folder_files_rows_and_streams(run38: Path, kb_fasta: dict[str, Path
     }
     assert calls[("P002", "venetoclax")][0] == "resistant"
     assert "BCL2-01" in calls[("P002", "venetoclax")][1].split(",")
-    assert [s for s, _ in calls][::12] == ["P001", "P002", "S9", "TUMOR", "NORMAL"]
+    assert list(dict.fromkeys(s for s, _ in calls)) == ["P001", "P002", "S9", "TUMOR", "NORMAL"]
     doc = json.loads((out / "results.json").read_text())
     assert [s["sample"] for s in doc["samples"]] == ["P001", "P002", "S9", "TUMOR", "NORMAL"]
     assert doc["samples"][2]["traces"][0]["plots"][0]["path"] == "plots/S9__chr17_7675088_C_T.png"
@@ -215,9 +215,11 @@ def test_report_orders_escapes_and_links_plots(run38: Path, kb_fasta: dict[str, 
     page = (out / "report.html").read_text()
     assert '<b id="x">' not in page
     assert "&lt;b id=&quot;x&quot;&gt;A&amp;B&lt;/b&gt;" in page
-    # summary first, resistant samples at the top: P002 (BCL2 G101V) before P001 (input order)
+    # summary first, resistant samples at the top (P001 TP53 R175H, P002 BCL2 G101V, in input
+    # order), TUMOR (a synonymous change) after them
     summary = page[page.index("<h2>Summary</h2>") : page.index("<h2>Samples</h2>")]
-    assert summary.index('href="#s1">P002<') < summary.index('href="#s0">P001<')
+    assert summary.index('href="#s0">P001<') < summary.index('href="#s1">P002<')
+    assert summary.index('">P002<') < summary.index('">TUMOR<')
     # every call chip carries the evidence level behind it
     assert re.search(r'<span class="badge resistant" title="Resistant">venetoclax<i>[A-E]', summary)
     # the variant's snapshot is inside the page (a palette PNG); the file stays in plots/

@@ -309,14 +309,16 @@ def annotate(
     disease: Annotated[
         str | None,
         typer.Option(
+            metavar="CODE",
             help="the samples' disease as an OncoTree code (AML, BLL, TLL, CLLSLL, MDS, ...); "
-            "a samplesheet 'disease' column overrides it per sample"
+            "a samplesheet 'disease' column overrides it per sample",
         ),
     ] = None,
     copy_number: Annotated[
         list[Path] | None,
         typer.Option(
             "--copy-number",
+            metavar="SEG",
             help="SEG file (sample, chrom, start, end, copy_number or log2): TP53 deletions/LOH",
         ),
     ] = None,

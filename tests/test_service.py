@@ -367,6 +367,34 @@ def test_json_body_genomic_hgvs_and_protein(client: TestClient) -> None:
     assert (men1_v["protein_change"], men1_v["protein_change_legacy"]) == ("M322V", "M327V")
 
 
+def test_disease_field_json_and_multipart(client: TestClient) -> None:
+    """TP53 R175H: venetoclax keeps activity in CLL, not so in AML (issue 10)."""
+
+    def ven(disease: str) -> dict[str, Any]:
+        body = {"sample": "P1", "disease": disease, "variants": ["NM_000546.6:c.524G>A"]}
+        r = client.post("/v1/annotate", json=body)
+        assert r.status_code == 200, r.text
+        s = r.json()["samples"][0]
+        assert s["disease"] == disease.upper()
+        return next(c for c in s["calls"] if c["drug"] == "venetoclax")
+
+    assert ven("cllsll")["call"] == "no_known_resistance"
+    assert ven("AML")["call"] == "likely_resistant"
+    doc = problem(client.post("/v1/annotate", json={"disease": "CLL", "variants": ["x123"]}), 422)
+    assert "unknown disease 'CLL'" in json.dumps(doc)
+    vcf = (
+        b"##fileformat=VCFv4.2\n##contig=<ID=chr17,length=83257441>\n"
+        b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\nchr17\t7675088\t.\tC\tT\t50\tPASS\t.\n"
+    )
+    doc = upload(client, "/v1/annotate", "t.vcf", vcf, disease="CLLSLL").json()
+    calls = {c["drug"]: c for c in doc["samples"][0]["calls"]}
+    assert (calls["venetoclax"]["call"], calls["venetoclax"]["disease"]) == (
+        "no_known_resistance",
+        "CLLSLL",
+    )
+    assert calls["idasanutlin"]["call"] == "likely_resistant"  # sites-only VCF: VAF unknown
+
+
 def test_json_protein_in_the_wrong_numbering_is_a_422_naming_the_entry(client: TestClient) -> None:
     r = client.post(
         "/v1/annotate", json={"variants": ["TP53:p.R175H", "MEN1:p.Met327Ile", "nonsense"]}

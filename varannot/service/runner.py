@@ -319,5 +319,5 @@ def run_json(es: EngineSet, req: AnnotateRequest, max_variants: int) -> ResultDo
             record=first["record"],
             errors=exc.errors[:100],
         ) from None
-    opts = RunOptions(thresholds=req.thresholds())
+    opts = RunOptions(thresholds=req.thresholds(), disease=req.disease)
     return _finish_document(engine.run([batch], opts))

@@ -17,12 +17,14 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    field_validator,
     model_validator,
 )
 
 from .. import __version__
 from ..api import RunOptions
 from ..calls import Thresholds
+from ..knowledge import DISEASES
 from ..models import Build
 from ..schema import ResultDocument
 from .problems import Problem
@@ -102,10 +104,29 @@ class ThresholdsIn(BaseModel):
     reporting_vaf: float | None = Field(default=None, ge=0, le=1)
     detection_floor: float | None = Field(default=None, ge=0, le=1)
     min_depth: int | None = Field(default=None, ge=0, le=10**6)
+    disease: str | None = Field(
+        default=None,
+        max_length=20,
+        description="the samples' disease as an OncoTree code (AML, BLL, TLL, CLLSLL, MDS, ...); "
+        "calls are made for it (unspecified: none given)",
+        examples=["AML"],
+    )
+
+    @field_validator("disease")
+    @classmethod
+    def _oncotree(cls, v: str | None) -> str | None:
+        if v is None or not v.strip() or v.strip().lower() == "unspecified":
+            return None
+        code = v.strip().upper()
+        if code not in DISEASES:
+            raise ValueError(
+                f"unknown disease {v!r}: give an OncoTree code ({', '.join(DISEASES)})"
+            )
+        return code
 
     def thresholds(self) -> Thresholds:
         th = Thresholds()
-        for k in ThresholdsIn.model_fields:
+        for k in ("reporting_vaf", "detection_floor", "min_depth"):
             v = getattr(self, k)
             if v is not None:
                 setattr(th, k, v)
@@ -164,6 +185,7 @@ class FileOptions(ThresholdsIn):
             trace_sample=self.sample,
             trace_windows=self.trace_windows,
             thresholds=self.thresholds(),
+            disease=self.disease,
         )
 
 

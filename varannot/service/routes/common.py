@@ -50,6 +50,10 @@ _UPLOAD_BODY = {
                     "reporting_vaf": {"type": "number", "minimum": 0, "maximum": 1},
                     "detection_floor": {"type": "number", "minimum": 0, "maximum": 1},
                     "min_depth": {"type": "integer", "minimum": 0},
+                    "disease": {
+                        "type": "string",
+                        "description": "OncoTree code (AML, BLL, TLL, CLLSLL, MDS, ...)",
+                    },
                 },
             }
         },

@@ -106,7 +106,10 @@ class SampleVariant:
         if a is None:
             o = self.observation
             return f"{o.chrom}:{o.pos}:{o.ref}>{o.alt}"
-        return f"{a.gene} {a.protein.short if a.protein else a.hgvs_c.split(':')[-1]}"
+        short = a.protein.short if a.protein else None
+        if not short or "?" in short:  # p.? (splice, start) says nothing: name the c. change
+            short = a.hgvs_c.split(":")[-1]
+        return f"{a.gene} {short}"
 
     def homozygous(self) -> bool:
         gt = (self.observation.genotype or "").replace("|", "/").split("/")

@@ -110,8 +110,9 @@ def test_annotate_tsv_and_fail_on(fetched: Path, tmp_path: Path) -> None:
     )
     assert res.exit_code == 3  # PATIENT_B's TP53 R175H is resistant to idasanutlin
     rows = [ln.split("\t") for ln in out.read_text().splitlines()]
-    assert rows[0][:6] == ["sample", "disease", "drug", "drug_class", "call", "coverage"]
-    assert ("PATIENT_B", "idasanutlin") in {(r[0], r[2]) for r in rows[1:]}
+    assert rows[0][:5] == ["sample", "drug", "drug_class", "call", "coverage"]
+    assert rows[0][-1] == "disease"
+    assert ("PATIENT_B", "idasanutlin") in {(r[0], r[1]) for r in rows[1:]}
 
 
 def test_bad_inputs_exit_2(fetched: Path, tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ import io
 from .schema import DetectionLimitOut, ResultDocument
 
 CALL_COLUMNS = [
-    "sample", "disease", "drug", "drug_class", "call", "coverage", "rule_ids", "variants",
+    "sample", "drug", "drug_class", "call", "coverage", "rule_ids", "variants",
     "protein_changes", "protein_changes_legacy", "vaf", "levels", "citations", "uncovered_loci",
-    "caveats", "kb_version", "kb_sha256",
+    "caveats", "kb_version", "kb_sha256", "disease",
 ]  # fmt: skip
 VARIANT_COLUMNS = [
     "sample", "chrom", "pos", "ref", "alt", "gene", "transcript", "consequence", "hgvs_c",

@@ -411,6 +411,9 @@ class Engine:
         for batch in batches:
             copy_number.extend(batch.copy_number)
             doc.inputs.append(_summary(batch))
+            reader_warnings = batch.details.get("warnings")
+            if isinstance(reader_warnings, list):
+                doc.warnings.extend(str(w) for w in reader_warnings)
             doc.variants_outside_genes += batch.records_outside_genes
             for s in batch.samples:
                 by_sample.setdefault(s, [])

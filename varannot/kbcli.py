@@ -77,9 +77,11 @@ def _header(kb: KnowledgeBase) -> list[str]:
 def show_text(kb: KnowledgeBase) -> str:
     """The knowledge base as a header plus a TSV of its rows."""
     lines = _header(kb)
+    from .writers import safe_cell
+
     lines.append("\t".join(SHOW_COLUMNS))
     for row in show_rows(kb):
-        lines.append("\t".join(row[c] for c in SHOW_COLUMNS))
+        lines.append("\t".join(safe_cell(row[c]) for c in SHOW_COLUMNS))
     return "\n".join(lines) + "\n"
 
 

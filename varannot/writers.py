@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from .schema import DetectionLimitOut, ResultDocument
 
@@ -34,13 +35,35 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
-def _table(columns: list[str], rows: list[dict[str, object]]) -> str:
+# OWASP CSV injection: a spreadsheet runs a cell starting with one of these as a formula.
+_FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def safe_cell(text: str) -> str:
+    """A TSV cell a spreadsheet shows as text: formula-leading cells get a leading ``'``.
+
+    Sample names, FILTER values and file names come from the input, so ``=HYPERLINK(...)`` or
+    ``+cmd|...`` must never reach Excel/LibreOffice as a formula. Plain numbers (``-0.5``)
+    and a lone ``-`` are left alone. Every TSV writer goes through this function.
+    """
+    if text.startswith(_FORMULA_LEAD) and len(text) > 1 and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def tsv_rows(columns: list[str], rows: list[list[str]]) -> str:
+    """Header plus rows as TSV text, every cell passed through :func:`safe_cell`."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter="\t", lineterminator="\n")
-    w.writerow(columns)
+    w.writerow([safe_cell(c) for c in columns])
     for r in rows:
-        w.writerow([_fmt(r.get(c)) for c in columns])
+        w.writerow([safe_cell(c) for c in r])
     return buf.getvalue()
+
+
+def _table(columns: list[str], rows: list[dict[str, object]]) -> str:
+    return tsv_rows(columns, [[_fmt(r.get(c)) for c in columns] for r in rows])
 
 
 def calls_tsv(doc: ResultDocument) -> str:

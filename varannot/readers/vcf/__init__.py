@@ -39,9 +39,13 @@ from .backends import (
 )
 from .dialects import (
     REASON_BREAKEND,
+    REASON_DUPLICATE,
     REASON_NO_CARRIER,
     REASON_NO_DATA,
+    REASON_NOCALL_ALT,
     REASON_PARSER,
+    REASON_POS_HIGH,
+    REASON_POS_LOW,
     REASON_SPANNING,
     REASON_SYMBOLIC,
     CovSource,
@@ -61,9 +65,13 @@ from .scan import _run_region_scan
 
 __all__ = [
     "REASON_BREAKEND",
+    "REASON_DUPLICATE",
     "REASON_NO_CARRIER",
     "REASON_NO_DATA",
+    "REASON_NOCALL_ALT",
     "REASON_PARSER",
+    "REASON_POS_HIGH",
+    "REASON_POS_LOW",
     "REASON_SPANNING",
     "REASON_SYMBOLIC",
     "Backend",
@@ -157,6 +165,7 @@ def read_vcf(
             )
         vf: Any = None
         pipe: _GzipPipe | None = None
+        warnings: list[str] = []
         pysam_mod: Any = backends._pysam() if chosen == "pysam" else None
         verbosity = pysam_mod.set_verbosity(0) if pysam_mod else None
         try:
@@ -167,7 +176,7 @@ def read_vcf(
             else:
                 reader = _LineReader(src)
                 try:
-                    header_lines = _read_header_lines(reader)
+                    header_lines = _read_header_lines(reader, warnings)
                 finally:
                     reader.close()
                 hdr = _parse_header(header_lines, src.display)
@@ -194,6 +203,8 @@ def read_vcf(
             )
             if evidence:
                 batch.details["build_evidence"] = evidence
+            if warnings:
+                batch.details["warnings"] = warnings
             b = _Builder(src, hdr, selected, regions, keep_outside, batch)
             if chosen == "pysam":
                 if vf is None:

@@ -43,6 +43,12 @@ REASON_NO_CARRIER = "no sample carries an ALT allele"
 # Same text for both backends so their skip reports compare equal.
 REASON_PARSER = "malformed record: rejected by the VCF parser"
 REASON_NO_DATA = "no genotype or allele counts to attribute the ALT to a sample"
+REASON_POS_LOW = "malformed record: POS is below 1"
+REASON_POS_HIGH = "malformed record: POS is beyond the contig length stated in the header"
+REASON_DUPLICATE = "duplicate record: identical to an earlier record (kept once)"
+# gVCF/VCF no-call ('./.') whose allele counts show an ALT: reported, never coverage or a call
+REASON_NOCALL_BLOCK = "reference block with a no-call genotype (not coverage)"
+REASON_NOCALL_ALT = "no-call genotype with reads for an ALT allele (locus not assessed)"
 
 
 def _alt_kind(alt: str) -> str:

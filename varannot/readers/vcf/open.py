@@ -105,10 +105,36 @@ def _open_input(path: str | Path) -> Iterator[_Input]:
                 ) from exc
             if not data:
                 raise InputError("compressed file holds no data", source=display, record="line 1")
+        if data[:3] == _BOM:
+            # htslib refuses a byte-order mark: read a plain copy without it (rare, so a copy)
+            if tmpdir is None:
+                tmpdir = tempfile.mkdtemp(prefix="varannot-bom-")
+            real = _strip_bom(_Input(display, real, compression, False, stem), tmpdir)
+            compression = "none"
         yield _Input(display, real, compression, data[:3] == b"BCF", stem)
     finally:
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _strip_bom(src: _Input, tmpdir: str) -> str:
+    """A plain-text copy of ``src`` without its leading UTF-8 byte-order mark."""
+    out_path = os.path.join(tmpdir, "nobom.vcf")
+    with open(src.path, "rb") as fh, open(out_path, "wb") as out:
+        first = True
+        try:
+            for chunk in _text_chunks(fh, src.compression != "none", 1 << 16):
+                if first:
+                    chunk, first = chunk[len(_BOM) :], False
+                out.write(chunk)
+        except _CorruptData as exc:
+            raise InputError(
+                f"compressed data is truncated or corrupt ({exc})", source=src.display
+            ) from exc
+    return out_path
 
 
 class _CorruptData(Exception):
@@ -211,8 +237,23 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace").rstrip("\r")
 
 
-def _read_header_lines(reader: _LineReader) -> list[str]:
+def _header_text(raw: bytes, lineno: int, display: str, warnings: list[str]) -> str:
+    """A header line as text: UTF-8, else Latin-1 (ISO-8859-1) with a warning, never U+FFFD."""
+    try:
+        return raw.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1").rstrip("\r")
+        what = "the '#CHROM' line (sample names)" if text.startswith("#CHROM") else "header"
+        warnings.append(
+            f"{display} line {lineno}: {what} is not valid UTF-8; decoded as Latin-1 (ISO-8859-1)"
+        )
+        return text
+
+
+def _read_header_lines(reader: _LineReader, warnings: list[str] | None = None) -> list[str]:
+    """Header lines up to '#CHROM' (a leading UTF-8 byte-order mark is dropped)."""
     lines: list[str] = []
+    warns = warnings if warnings is not None else []
     while True:
         raw = reader.readline()
         if raw is None:
@@ -223,7 +264,9 @@ def _read_header_lines(reader: _LineReader) -> list[str]:
                 source=reader.src.display,
                 record=f"line {reader.lineno}",
             )
-        line = _text(raw)
+        if not lines and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        line = _header_text(raw, reader.lineno, reader.src.display, warns)
         if not lines and not line.startswith("##fileformat=VCF"):
             shown = line[:40] + ("..." if len(line) > 40 else "")
             raise InputError(

@@ -22,8 +22,13 @@ from .dialects import (
     _PLACEHOLDERS,
     _SEQ_RE,
     _TENTATIVE_RECORDS,
+    REASON_DUPLICATE,
     REASON_NO_CARRIER,
     REASON_NO_DATA,
+    REASON_NOCALL_ALT,
+    REASON_NOCALL_BLOCK,
+    REASON_POS_HIGH,
+    REASON_POS_LOW,
     CovSource,
     _alt_kind,
     _Counts,
@@ -59,6 +64,11 @@ class _Builder:
         self.pseudo = batch.samples[0] if self.n_samples == 0 else None
         self.numbers = hdr.format_number
         self.keep_outside = keep_outside
+        self.contig_len = {c: n for c, n in hdr.contigs.items() if n}
+        # identical records at one position: (CHROM, POS) now -> record columns -> first label
+        self.dup_at: tuple[str, int] | None = None
+        self.dup_seen: dict[tuple[str, ...], str] = {}
+        self.nocall_reported = False
         self.gvcf = False  # set by the first reference block / all-sites record
         self.fmts: dict[str, _Fmt] = {}
         self.alt_kinds: dict[str, str] = {}
@@ -97,6 +107,13 @@ class _Builder:
         except ValueError:
             self.skip("malformed record: POS is not an integer", label)
             return None
+        if pos < 1:
+            self.skip(REASON_POS_LOW, f"{label} (POS {parts[1]})")
+            return None
+        clen = self.contig_len.get(parts[0])
+        if clen is not None and pos > clen:
+            self.skip(REASON_POS_HIGH, f"{label} (POS {pos}, {parts[0]} length {clen})")
+            return None
         end = pos + max(len(parts[3]), 1) - 1
         info = parts[7]
         if "END=" in info:
@@ -123,7 +140,13 @@ class _Builder:
         return parts, pos, end, inside
 
     def outside(self, chrom: str, pos: int, stop: int, alts: tuple[str, ...] | None) -> bool:
-        """Quick region test from parsed fields (pysam); counts the record when outside."""
+        """Quick region test from parsed fields (pysam); counts the record when outside.
+
+        A POS below 1 or past the contig's stated length is never "outside": ``accept`` files
+        it as malformed.
+        """
+        if pos < 1 or pos > self.contig_len.get(chrom, pos):
+            return False
         regs = self._regs(chrom)
         if regs is not None:
             i = bisect_right(regs[0], stop) - 1
@@ -216,8 +239,27 @@ class _Builder:
                 self.alt_kinds[alt] = k
         return k
 
+    def _duplicate(self, parts: list[str], pos: int, label: str) -> bool:
+        """True (and reported) when an identical record was already read at this position.
+
+        Only records at one (CHROM, POS) are remembered, so memory stays flat; in a sorted VCF
+        that is where identical copies are.
+        """
+        at = (parts[0], pos)
+        if at != self.dup_at:
+            self.dup_at, self.dup_seen = at, {}
+        key = tuple(parts)
+        first = self.dup_seen.get(key)
+        if first is None:
+            self.dup_seen[key] = label
+            return False
+        self.skip(REASON_DUPLICATE, f"{label} (same as {first})")
+        return True
+
     def process(self, accepted: tuple[list[str], int, int, bool], label: str) -> None:
         parts, pos, end, inside = accepted
+        if self._duplicate(parts, pos, label):
+            return
         chrom, ref, alt_s = parts[0], parts[3], parts[4]
         alts = alt_s.split(",")
         kinds = [self._kind(a) for a in alts]
@@ -277,12 +319,18 @@ class _Builder:
         if ref_only:
             if not self.gvcf:
                 self._enable_gvcf()
-            if self._ref_block(f, section, chrom, pos, end):
-                return
-            self.skip("reference block without a called genotype or depth", label)
+            eligible, nocall = self._ref_block(f, section, chrom, pos, end)
+            if not eligible:
+                self.skip(
+                    REASON_NOCALL_BLOCK
+                    if nocall
+                    else "reference block without a called genotype or depth",
+                    label,
+                )
             return
 
         n_obs = len(self.batch.observations)
+        self.nocall_reported = False
         covered = False
         bad_gt = False
         site = _Site(
@@ -312,26 +360,42 @@ class _Builder:
                 covered |= cov
         if bad_gt:
             self.skip("malformed GT (sample ignored)", label)
-        if len(self.batch.observations) == n_obs and not covered and not reasons and not bad_gt:
+        if (
+            len(self.batch.observations) == n_obs
+            and not covered
+            and not reasons
+            and not bad_gt
+            and not self.nocall_reported
+        ):
             if f.gt is None and not f.has_counts:
                 self.skip(REASON_NO_DATA, label)
             else:
                 self.skip(REASON_NO_CARRIER, label)
 
-    def _ref_block(self, f: _Fmt, section: str, chrom: str, pos: int, end: int) -> bool:
+    def _ref_block(
+        self, f: _Fmt, section: str, chrom: str, pos: int, end: int
+    ) -> tuple[bool, bool]:
+        """Cover the samples with a called GT (or depth when there is no GT column).
+
+        Returns (some sample covered, some sample skipped as a no-call): a no-call block is
+        never coverage, whatever its depth.
+        """
         cols = section.split("\t")
-        eligible = False
+        eligible = nocall = False
         for col, name in self.selected:
             vals = cols[col].split(":")
             gt = _val(vals, f.idx, "GT")
             called = gt is not None and any(a is not None for a in (_parse_gt(gt) or []))
+            if f.gt is not None and not called:
+                nocall = True
+                continue
             depth = _num(_val(vals, f.idx, "MIN_DP"))
             if depth is None:
                 depth = _num(_val(vals, f.idx, "DP"))
             if called or depth is not None:
                 eligible = True
                 self._cover(name, chrom, pos, end, depth, "gvcf_block")
-        return eligible
+        return eligible, nocall
 
     def _gt(self, gt: str) -> _GT | None:
         """Parsed GT, cached: cohorts repeat a handful of GT strings millions of times."""
@@ -353,18 +417,22 @@ class _Builder:
         idx = f.idx
         dp = _num(_val(vals, idx, "DP")) if f.has_dp else None
         covered = False
-        if self.gvcf and dp is not None:
-            covered = self._cover(name, site.chrom, site.pos, site.ref_end, dp, "variant_site")
         gt = _val(vals, idx, "GT") if f.gt is not None else None
         g: _GT | None = None
         if gt is not None:
             g = self._gt(gt)
             if g is None or (g.carried and g.carried[-1] > site.n_alts):
                 return False, covered
+            if all(a is None for a in g.alleles):
+                self._nocall(name, vals, f, site)  # './.': neither coverage nor a call
+                return True, covered
             carried: Sequence[int] = g.carried
         elif f.gt is not None:
-            return True, covered  # GT present but missing for this sample: not called
-        else:
+            self._nocall(name, vals, f, site)  # GT missing for this sample: not called
+            return True, covered
+        if self.gvcf and dp is not None:
+            covered = self._cover(name, site.chrom, site.pos, site.ref_end, dp, "variant_site")
+        if gt is None:
             carried = []
             for k in range(1, site.n_alts + 1):
                 if site.kinds[k - 1] == "seq":
@@ -425,6 +493,23 @@ class _Builder:
             if not self.gvcf and dp is not None:
                 covered |= self._cover(name, site.chrom, site.pos, site.ref_end, dp, "variant_site")
         return True, covered
+
+    def _nocall(self, name: str, vals: list[str], f: _Fmt, site: _Site) -> None:
+        """A no-call is never coverage; reads for an ALT there are reported, not dropped."""
+        if not f.has_counts:
+            return
+        seen = []
+        for k in range(1, site.n_alts + 1):
+            if site.kinds[k - 1] == "seq":
+                c = _counts(vals, f, self.numbers, site.ref, site.alts[k - 1], k, site.n_alts)
+                if c.alt_depth:
+                    depth = "?" if c.depth is None else str(c.depth)
+                    seen.append(f"{site.alts[k - 1]} {c.alt_depth}/{depth} reads")
+                elif c.alt_depth is None and c.vaf:
+                    seen.append(f"{site.alts[k - 1]} VAF {c.vaf:g}")
+        if seen:
+            self.nocall_reported = True
+            self.skip(REASON_NOCALL_ALT, f"{site.label} ({name}: {', '.join(seen)})")
 
     def finish(self) -> None:
         self.batch.details["gvcf"] = self.gvcf

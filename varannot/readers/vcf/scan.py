@@ -163,8 +163,16 @@ class _RegionScan:
                 if alt
                 else rb"(?:[^\t\n]*+\t){5}"
             )
+            # POS must be 1..contig length to be well formed (0, leading zeros, a sign or a
+            # POS past the stated length make the line a candidate that accept() judges)
+            clen = self.b.contig_len.get(key[1:-1].decode("utf-8", "replace"))
+            past = b""
+            if clen is not None:
+                d = len(str(clen))
+                past = b"(?!(?:" + _pos_pattern([(clen + 1, 10**d - 1)]) + b")\t)"
+                past += b"(?!\\d{%d,}\t)" % (d + 1)
             rx = self.flags[key, alt] = re.compile(
-                b"\n(?!" + re.escape(key[1:]) + rb"\d++\t" + cols + b")"
+                b"\n(?!" + re.escape(key[1:]) + past + rb"[1-9]\d*+\t" + cols + b")"
             )
         return rx
 

@@ -163,4 +163,5 @@ def test_hgvs_with_a_vcf_and_out_dir(kb_fasta: dict[str, Path], tmp_path: Path) 
     assert sorted(p.name for p in (out / "vcf").iterdir()) == ["p1.annotated.vcf"]
     rows = [ln.split("\t") for ln in (out / "variants.tsv").read_text().splitlines()]
     (row,) = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
-    assert (row["sample"], row["protein_change"], row["record"]) == ("P1", "R175H", "--hgvs 1")
+    # a TSV cell starting with "-" is neutralised for spreadsheets (issue 13, OWASP CSV injection)
+    assert (row["sample"], row["protein_change"], row["record"]) == ("P1", "R175H", "'--hgvs 1")

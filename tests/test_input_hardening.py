@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from varannot.api import Engine, RunOptions
+from varannot.errors import InputError
 from varannot.readers.vcf import (
     REASON_DUPLICATE,
     REASON_NOCALL_ALT,
@@ -190,3 +191,97 @@ def test_tsv_cells_never_start_a_formula(tmp_path: Path, real_fasta: dict[str, P
     assert [safe_cell(x) for x in ("-0.25", "1e-3", "-", "-2+3", "\uff1dcmd")] == [
         "-0.25", "1e-3", "-", "'-2+3", "'\uff1dcmd"
     ]  # fmt: skip
+
+
+# --- one content-sniffing rule (CLI, library, service) ----------------------------------------
+def test_content_not_name_decides_vcf_or_trace(tmp_path: Path) -> None:
+    """A VCF named .ab1 is read as a VCF and a real ABIF trace named .vcf as a trace, by the
+    CLI's grouping (api.group_inputs, run.plan_units) and the service with one function."""
+    from conftest import require_shared
+
+    from varannot.api import group_inputs
+    from varannot.readers import sniff
+    from varannot.run import plan_units
+    from varannot.service import uploads
+
+    abif = require_shared() / "testdata-sources" / "traces" / "biopython_Tests_Abi" / "310.ab1"
+    vcf_as_ab1 = _write(tmp_path, "S9.ab1", BAD_POS)
+    ab1_as_vcf = tmp_path / "S8.vcf"
+    ab1_as_vcf.write_bytes(abif.read_bytes())
+    garbage = tmp_path / "S7.ab1"
+    garbage.write_bytes(b"\x00" * 200)  # neither: the name breaks the tie
+    paths = [vcf_as_ab1, ab1_as_vcf, garbage]
+    assert group_inputs(paths) == [
+        ("vcf", [vcf_as_ab1]), ("trace:S8", [ab1_as_vcf]), ("trace:S7", [garbage]),
+    ]  # fmt: skip
+    assert [u.kind for u in plan_units([str(p) for p in paths], {})] == ["vcf", "trace", "trace"]
+    assert uploads.sniff_kind is sniff.sniff_kind
+    assert [sniff.sniff_kind(p.read_bytes()[:136], p.name)[0] for p in paths] == [
+        "vcf", "trace", "trace",
+    ]  # fmt: skip
+    b = read_vcf(vcf_as_ab1)  # and the VCF reader reads it whatever its name
+    assert [o.pos for o in b.observations] == [7675088]
+
+
+# --- gzip bombs and endless lines: the service's limits, in the readers -----------------------
+BOMB_HEAD = HEAD + "chr17\t7675088\t.\tC\tT\t.\tPASS\t.\tGT:AD:DP\t0/1:35,15:50\n"
+
+
+def _bomb(tmp: Path, size: int) -> Path:
+    """SYNTHETIC: a valid header and one record, then ``size`` NUL bytes and no newline."""
+    import zlib
+
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    p = tmp / "bomb.vcf.gz"
+    with open(p, "wb") as fh:
+        fh.write(c.compress(BOMB_HEAD.encode()))
+        zero = bytes(1 << 20)
+        for _ in range(size >> 20):
+            fh.write(c.compress(zero))
+        fh.write(c.flush())
+    return p
+
+
+@pytest.mark.parametrize(
+    ("backend", "regions"), [("pysam", None), ("pyvcf3", None), ("pysam", [TP53])]
+)
+def test_gzip_bomb_is_refused_by_ratio(
+    tmp_path: Path, backend: str, regions: list[Region] | None
+) -> None:
+    p = _bomb(tmp_path, 80 << 20)  # 80 MiB of NULs from ~80 KB: over 200-fold past 64 MiB
+    assert p.stat().st_size < 200_000
+    with pytest.raises(InputError) as ei:
+        read_vcf(p, regions=regions, backend=backend)  # type: ignore[arg-type]
+    assert ei.value.record == "line 9"
+    assert "expands more than 200-fold when decompressed" in ei.value.message
+    assert "possible gzip bomb" in ei.value.message
+
+
+@pytest.mark.parametrize(
+    ("backend", "regions"), [("pysam", None), ("pyvcf3", None), ("pysam", [TP53])]
+)
+def test_line_over_the_limit_is_an_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, regions: list[Region] | None
+) -> None:
+    monkeypatch.setenv("VARANNOT_MAX_LINE_BYTES", str(1 << 20))
+    p = tmp_path / "long.vcf"  # plain text: no ratio to judge, only the line length
+    p.write_bytes(BOMB_HEAD.encode() + b"\0" * (3 << 20))
+    with pytest.raises(InputError) as ei:
+        read_vcf(p, regions=regions, backend=backend)  # type: ignore[arg-type]
+    assert (ei.value.source, ei.value.record) == (str(p), "line 9")
+    assert ei.value.message.startswith("line is longer than the limit of 1048576 bytes (1.0 MiB")
+
+
+def test_maf_writer_neutralises_formula_cells(tmp_path: Path, real_fasta: dict[str, Path]) -> None:
+    import csv
+    import io
+
+    from varannot.maf import to_maf
+
+    head = HEAD.replace("\tS1\n", "\t+cmd|' /C calc'!A0\n")
+    body = "chr17\t7675088\t.\tC\tT\t.\tPASS\t.\tGT:AD:DP\t0/1:35,15:50\n"
+    engine = Engine(FastaReference(real_fasta["GRCh38"]), "GRCh38")
+    doc = engine.run([engine.read(_write(tmp_path, "m.vcf", body, head), RunOptions())])
+    text = "\n".join(ln for ln in to_maf(doc).splitlines() if not ln.startswith("#"))
+    (row,) = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+    assert (row["Tumor_Sample_Barcode"], row["HGVSp_Short"]) == ("'+cmd|' /C calc'!A0", "p.R175H")

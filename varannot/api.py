@@ -24,6 +24,8 @@ from .knowledge import KnowledgeBase, proteins_from
 from .models import Build, CopyNumberEvent, CoveredInterval, GenomicVariant, InputBatch, Observation
 from .pileup_model import Background, ErrorModel, describe_limit
 from .readers.bam import PileupFilters, is_alignment_file
+from .readers.sniff import TRACE_SUFFIXES as TRACE_SUFFIXES
+from .readers.sniff import sniff_path
 from .reference import (
     FastaReference,
     ReferenceProvider,
@@ -47,7 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("varannot")
 
-TRACE_SUFFIXES = (".ab1", ".abi", ".scf", ".fsa")
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf", ".gvcf", ".g.vcf", ".g.vcf.gz")
 MAF_SUFFIXES = (".maf", ".maf.gz", ".maf.txt")
 ALIGNMENT_SUFFIXES = (".bam", ".cram")
@@ -87,7 +88,8 @@ class RunOptions:
 
 
 def is_trace(path: str | Path) -> bool:
-    return str(path).lower().endswith(TRACE_SUFFIXES)
+    """Sanger trace or not, by content (the service's rule: :func:`~.readers.sniff.sniff_kind`)."""
+    return sniff_path(path) == "trace"
 
 
 class Engine:

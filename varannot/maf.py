@@ -8,11 +8,9 @@ base from the FASTA. Column names follow the GDC MAF specification and vcf2maf.
 
 from __future__ import annotations
 
-import csv
-import io
-
 from .models import Build
 from .schema import ResultDocument, SampleOut, VariantOut
+from .writers import tsv_rows
 
 # Hugo_Symbol -> Entrez_Gene_Id (NCBI Gene), the four genes varannot annotates.
 ENTREZ = {"MEN1": "4221", "BCL2": "596", "BAX": "581", "TP53": "7157"}
@@ -228,9 +226,6 @@ def to_maf(doc: ResultDocument) -> str:
             f"#varannot: {len(left_out)} protein-level entries have no nucleotide change and "
             "are not rows: " + ", ".join(left_out)
         )
-    buf = io.StringIO()
-    w = csv.writer(buf, delimiter="\t", lineterminator="\n")
-    w.writerow(MAF_COLUMNS)
-    for r in rows:
-        w.writerow([r.get(c, "") for c in MAF_COLUMNS])
-    return "\n".join(lines) + "\n" + buf.getvalue()
+    cells = [["" if r.get(c) is None else str(r.get(c)) for c in MAF_COLUMNS] for r in rows]
+    table = tsv_rows(MAF_COLUMNS, cells)
+    return "\n".join(lines) + "\n" + table

@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import json
 import re
-import zlib
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from pydantic import (
 )
 
 from ..readers.bam import is_alignment_file
+from ..readers.limits import InflateGuard, InflateLimits, TooLarge
+from ..readers.sniff import sniff_kind as sniff_kind
 from .problems import ProblemError, _validation_problem
 from .schemas import AnnotateRequest, FileOptions
 from .settings import GiB, MiB, ServiceSettings
@@ -100,59 +101,29 @@ def too_large(limit: int, what: str = "the upload", hint: str = "") -> ProblemEr
     )
 
 
-class GzipGuard:
-    """Decompresses an upload as it arrives, only to count: stops gzip bombs early.
+class GzipGuard(InflateGuard):
+    """The library's :class:`~varannot.readers.limits.InflateGuard` as an HTTP 413.
 
-    Limits the decompressed size and, past a floor, the compression ratio (real VCFs compress
-    ~5-30x; a bomb compresses 1000x). Multi-member streams (BGZF, so also BCF) are followed
-    member by member; output is produced in bounded pieces so memory stays flat. Corrupt data
-    stops the guard silently: the reader reports it properly afterwards.
+    Decompresses an upload as it arrives, only to count: the same ratio and size limits the
+    CLI's readers apply, so a gzip bomb is refused the same way by both.
     """
 
     def __init__(self, display: str, limits: Limits):
+        super().__init__(
+            InflateLimits(limits.max_decompressed, limits.max_ratio, limits.ratio_floor)
+        )
         self.display = display
-        self.limits = limits
-        self.compressed = 0
-        self.out = 0
-        self._d: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self.broken = False
 
-    def feed(self, data: bytes) -> None:
-        if self.broken:
-            return
-        self.compressed += len(data)
+    def check(self) -> None:
         try:
-            while data:
-                chunk = self._d.decompress(data, 4 * MiB)
-                self.out += len(chunk)
-                self._check()
-                if self._d.eof:
-                    data = self._d.unused_data
-                    self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                else:
-                    data = self._d.unconsumed_tail
-        except zlib.error:
-            self.broken = True
-
-    def _check(self) -> None:
-        lim = self.limits
-        if self.out > lim.max_decompressed:
+            super().check()
+        except TooLarge as exc:
             raise ProblemError(
                 413,
                 "Decompressed input too large",
-                f"{self.display} decompresses to more than the limit of {lim.max_decompressed} "
-                f"bytes ({_human(lim.max_decompressed)})",
+                f"{self.display} {exc.message}",
                 source=self.display,
-            )
-        if self.out > lim.ratio_floor and self.out > lim.max_ratio * max(self.compressed, 1):
-            raise ProblemError(
-                413,
-                "Decompressed input too large",
-                f"{self.display} expands more than {lim.max_ratio:g}-fold when decompressed "
-                f"(over {_human(self.out)} from {_human(self.compressed)}): refused as a "
-                "possible gzip bomb",
-                source=self.display,
-            )
+            ) from None
 
 
 def display_name(filename: str | None, index: int) -> str:
@@ -171,20 +142,6 @@ def _label_stem(display: str) -> str:
         if base.lower().endswith(ext):
             base = base[: -len(ext)]
     return base or "sample"
-
-
-def sniff_kind(head: bytes) -> tuple[Literal["vcf", "trace", "reads"], str]:
-    """Kind and server-side suffix by magic bytes: file names lie. (A BAM is BGZF like a
-    VCF.gz: ``_FileSink.close`` looks inside once the file is complete.)"""
-    if head[:4] == b"CRAM":
-        return "reads", ".cram"
-    if head[:4] == b"ABIF" or head[128:132] == b"ABIF":
-        return "trace", ".ab1"
-    if head[:4] == b".scf":
-        return "trace", ".scf"
-    if head[:2] == b"\x1f\x8b":
-        return "vcf", ".vcf.gz"
-    return "vcf", ".vcf"
 
 
 class _FileSink:
@@ -220,7 +177,7 @@ class _FileSink:
 
     def close(self) -> StoredFile:
         self.fh.close()
-        kind, suffix = sniff_kind(bytes(self.head))
+        kind, suffix = sniff_kind(bytes(self.head), self.display)
         if suffix == ".vcf.gz" and is_alignment_file(self.path):
             kind, suffix = "reads", ".bam"
         if kind == "trace" and self.size > self.limits.max_trace_bytes:

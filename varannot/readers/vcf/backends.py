@@ -173,16 +173,19 @@ def _run_pysam_stream(vf: Any, b: _Builder, src: _Input, n_header: int) -> None:
             lines.readline()
         tags: dict[str, bytes] = {}
         while True:
+            # our line first: its length and inflation limits apply before htslib sees it
+            raw = lines.readline()
             err: Exception | None = None
             rec = None
             try:
                 rec = next(vf)
             except StopIteration:
+                if raw is not None and _text(raw).strip():
+                    raise _stopped_early(src, lines.lineno) from None
                 _check_drained(lines, src)
                 break
             except (OSError, ValueError) as exc:
                 err = exc
-            raw = lines.readline()
             if raw is None:
                 raise InputError(
                     f"file ends inside a record ({err or 'reader out of step'})",
@@ -198,11 +201,15 @@ def _check_drained(lines: _LineReader, src: _Input) -> None:
     """htslib has stopped: only blank lines may remain (else it gave up on cut data)."""
     while (raw := lines.readline()) is not None:
         if _text(raw).strip():
-            raise InputError(
-                "htslib stopped reading before the end of the file (truncated or corrupt data?)",
-                source=src.display,
-                record=f"line {lines.lineno}",
-            )
+            raise _stopped_early(src, lines.lineno)
+
+
+def _stopped_early(src: _Input, lineno: int) -> InputError:
+    return InputError(
+        "htslib stopped reading before the end of the file (truncated or corrupt data?)",
+        source=src.display,
+        record=f"line {lineno}",
+    )
 
 
 def _out_of_step(src: _Input, lineno: int) -> InputError:

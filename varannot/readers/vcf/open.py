@@ -25,6 +25,7 @@ from ...errors import InputError
 from ...genome import CHROM_LENGTHS, accession_build, bare_chrom
 from ...genome import detect_build as _detect_build
 from ...models import Build
+from ..limits import InflateGuard, InflateLimits, TooLarge, line_too_long
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def _strip_bom(src: _Input, tmpdir: str) -> str:
     with open(src.path, "rb") as fh, open(out_path, "wb") as out:
         first = True
         try:
-            for chunk in _text_chunks(fh, src.compression != "none", 1 << 16):
+            guard = InflateGuard(InflateLimits.from_env())
+            for chunk in _text_chunks(fh, src.compression != "none", 1 << 16, guard):
                 if first:
                     chunk, first = chunk[len(_BOM) :], False
                 out.write(chunk)
@@ -134,6 +136,8 @@ def _strip_bom(src: _Input, tmpdir: str) -> str:
             raise InputError(
                 f"compressed data is truncated or corrupt ({exc})", source=src.display
             ) from exc
+        except TooLarge as exc:
+            raise InputError(exc.message, source=src.display) from None
     return out_path
 
 
@@ -141,8 +145,17 @@ class _CorruptData(Exception):
     """The compressed stream ends early or does not inflate (the message says which)."""
 
 
-def _text_chunks(fh: Any, gz: bool, size: int) -> Iterator[bytes]:
-    """Decompressed text of ``fh`` in pieces (multi-member gzip/BGZF aware)."""
+_PIECE = 4 << 20  # decompressed bytes per piece
+
+
+def _text_chunks(
+    fh: Any, gz: bool, size: int, guard: InflateGuard | None = None
+) -> Iterator[bytes]:
+    """Decompressed text of ``fh`` in pieces (multi-member gzip/BGZF aware).
+
+    ``guard`` counts compressed and decompressed bytes and raises
+    :class:`~varannot.readers.limits.TooLarge` for a gzip bomb (the service's limits).
+    """
     d = zlib.decompressobj(16 + zlib.MAX_WBITS)
     started = False
     while True:
@@ -157,18 +170,22 @@ def _text_chunks(fh: Any, gz: bool, size: int) -> Iterator[bytes]:
                 raise _CorruptData("the last gzip block is incomplete")
             return
         started = True
-        out = []
-        try:
-            while data:
-                if d.eof:
+        while True:
+            # bounded pieces: a bomb is counted (and refused) before it is all in memory
+            try:
+                if d.eof and data:
                     d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                out.append(d.decompress(data))
-                data = d.unused_data if d.eof else b""
-        except zlib.error as exc:
-            raise _CorruptData(str(exc)) from exc
-        text = b"".join(out)
-        if text:
-            yield text
+                text = d.decompress(data, _PIECE)
+            except zlib.error as exc:
+                raise _CorruptData(str(exc)) from exc
+            rest = d.unused_data if d.eof else d.unconsumed_tail
+            if guard is not None:
+                guard.count(len(data) - len(rest), len(text))
+            data = rest
+            if text:
+                yield text
+            if not data and (d.eof or len(text) < _PIECE):
+                break  # a full piece may leave output pending inside zlib: ask again
 
 
 def _corrupt(src: _Input, lineno: int, why: str) -> InputError:
@@ -190,13 +207,17 @@ class _LineReader:
 
     _CHUNK = 1 << 16
 
-    def __init__(self, src: _Input):
+    def __init__(self, src: _Input, limits: InflateLimits | None = None):
         self.src = src
+        self.limits = limits or InflateLimits.from_env()
         self.fh = open(src.path, "rb")  # noqa: SIM115 - closed by close()
-        self._chunks = _text_chunks(self.fh, src.compression != "none", self._CHUNK)
+        self._chunks = _text_chunks(
+            self.fh, src.compression != "none", self._CHUNK, InflateGuard(self.limits)
+        )
         self._lines: list[bytes] = []
         self._i = 0
-        self._rest = b""
+        self._pending: list[bytes] = []  # the start of a line whose newline is still to come
+        self._plen = 0
         self._done = False
         self.lineno = 0
 
@@ -206,9 +227,22 @@ class _LineReader:
             return next(self._chunks, None)
         except _CorruptData as exc:
             raise _corrupt(self.src, self.lineno, str(exc)) from exc
+        except TooLarge as exc:
+            raise InputError(
+                exc.message, source=self.src.display, record=f"line {self.lineno + 1}"
+            ) from None
+
+    def _too_long(self, lineno: int) -> InputError:
+        return InputError(
+            line_too_long(self.limits), source=self.src.display, record=f"line {lineno}"
+        )
 
     def readline(self) -> bytes | None:
-        """The next line without its newline; None at end of file."""
+        """The next line without its newline; None at end of file.
+
+        A line longer than the limit is an error naming it, found without holding more than the
+        limit: a file of NULs with no newline is refused, not read into memory.
+        """
         if self._i >= len(self._lines):
             if self._done:
                 return None
@@ -217,12 +251,24 @@ class _LineReader:
                 chunk = self._read()
                 if chunk is None:
                     self._done = True
-                    if not self._rest:
+                    if not self._pending:
                         return None
-                    self._lines, self._rest = [self._rest], b""
+                    self._lines = [b"".join(self._pending)]
+                    self._pending, self._plen = [], 0
                     break
-                parts = (self._rest + chunk).split(b"\n")
-                self._rest = parts.pop()
+                if b"\n" not in chunk:
+                    self._pending.append(chunk)
+                    self._plen += len(chunk)
+                    if self._plen > self.limits.max_line:
+                        raise self._too_long(self.lineno + 1)
+                    continue
+                parts = (b"".join(self._pending) + chunk if self._pending else chunk).split(b"\n")
+                rest = parts.pop()
+                self._pending, self._plen = ([rest], len(rest)) if rest else ([], 0)
+                longest = max(map(len, parts))
+                if longest > self.limits.max_line:
+                    n = next(i for i, p in enumerate(parts) if len(p) > self.limits.max_line)
+                    raise self._too_long(self.lineno + n + 1)
                 self._lines = parts
         line = self._lines[self._i]
         self._i += 1

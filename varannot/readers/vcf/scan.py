@@ -16,6 +16,8 @@ import shutil
 import tempfile
 from bisect import bisect_right
 
+from ...errors import InputError
+from ..limits import InflateGuard, InflateLimits, TooLarge, line_too_long
 from . import backends
 from .backends import _out_of_step, _stream_line
 from .open import _corrupt, _CorruptData, _Input, _LineReader, _text, _text_chunks
@@ -95,8 +97,11 @@ class _RegionScan:
 
     # -- driving ---------------------------------------------------------------------------------
     def run(self) -> None:
+        limits = InflateLimits.from_env()
         with open(self.src.path, "rb") as fh:
-            chunks = _text_chunks(fh, self.src.compression != "none", _SCAN_READ)
+            chunks = _text_chunks(
+                fh, self.src.compression != "none", _SCAN_READ, InflateGuard(limits)
+            )
             buf = b""
             pieces: list[bytes] = []
             size = 0
@@ -108,17 +113,28 @@ class _RegionScan:
                         continue
                     buf = self._feed(buf + b"".join(pieces))
                     pieces, size = [], 0
+                    if len(buf) > limits.max_line + 1:  # buf starts with the newline before
+                        raise self._error(line_too_long(limits), buf)
             except _CorruptData as exc:
                 complete = self.lineno + sum(p.count(b"\n") for p in pieces)
                 complete += buf.count(b"\n", 1) if self.header else buf.count(b"\n")
                 raise _corrupt(self.src, complete, str(exc)) from exc
+            except TooLarge as exc:
+                raise self._error(exc.message, buf) from None
             buf = self._feed(buf + b"".join(pieces))
+            if len(buf) > limits.max_line + 1:
+                raise self._error(line_too_long(limits), buf)
             if self.header and len(buf) > 1:  # a last line without a newline
                 self._block(buf, 0, len(buf))
         self._flush()
         gap = self.lineno - self.done
         self.b.batch.records_read += gap
         self.b.batch.records_outside_genes += gap
+
+    def _error(self, problem: str, buf: bytes) -> InputError:
+        """An error for the first line not yet complete (``buf`` holds its start)."""
+        n = self.lineno + (0 if self.header else buf.count(b"\n")) + 1
+        return InputError(problem, source=self.src.display, record=f"line {n}")
 
     def _feed(self, buf: bytes) -> bytes:
         """Scan the complete lines of ``buf``; return the rest (starting at its last newline)."""

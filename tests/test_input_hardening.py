@@ -285,3 +285,43 @@ def test_maf_writer_neutralises_formula_cells(tmp_path: Path, real_fasta: dict[s
     text = "\n".join(ln for ln in to_maf(doc).splitlines() if not ln.startswith("#"))
     (row,) = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
     assert (row["Tumor_Sample_Barcode"], row["HGVSp_Short"]) == ("'+cmd|' /C calc'!A0", "p.R175H")
+
+
+# --- cohorts: samples streamed to JSON Lines ---------------------------------------------------
+def test_jsonl_streams_the_same_document(tmp_path: Path, real_fasta: dict[str, Path]) -> None:
+    """SYNTHETIC 5-sample VCF: ``-o x.jsonl`` holds exactly the JSON document, split in lines,
+    and --fail-on still sees the streamed calls."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from varannot.cli import app
+
+    names = [f"P{i}" for i in range(5)]
+    head = HEAD.replace("\tS1\n", "\t" + "\t".join(names) + "\n")
+    cells = ["0/1:35,15:50", "0/0:50,0:50", "0/1:45,5:50", "0/0:50,0:50", "./.:0,0:0"]
+    vcf = _write(
+        tmp_path,
+        "c.vcf",
+        "chr17\t7675088\t.\tC\tT\t.\tPASS\t.\tGT:AD:DP\t" + "\t".join(cells) + "\n",
+        head,
+    )
+    base = ["annotate", str(vcf), "--fasta", str(real_fasta["GRCh38"]), "--build", "GRCh38", "-q"]
+    runner = CliRunner()
+    whole = runner.invoke(app, [*base, "-o", str(tmp_path / "d.json")])
+    assert whole.exit_code == 0, whole.output
+    lines = tmp_path / "d.jsonl"
+    doc = json.loads((tmp_path / "d.json").read_text())
+    calls = {c["call"] for s in doc["samples"] for c in s["calls"]}
+    assert "likely_resistant" in calls or "resistant" in calls  # R175H at VAF 0.3 in P0
+    for fail_on, bad in (
+        ("resistant", {"resistant"}),
+        ("likely_resistant", {"resistant", "likely_resistant"}),
+    ):
+        res = runner.invoke(app, [*base, "-o", str(lines), "--fail-on", fail_on])
+        assert res.exit_code == (3 if calls & bad else 0), res.output  # streamed calls count
+    recs = [json.loads(ln) for ln in lines.read_text().splitlines()]
+    assert [r.pop("record") for r in recs] == ["document"] + ["sample"] * 5
+    assert recs[0] == {k: v for k, v in doc.items() if k != "samples"}
+    assert recs[1:] == doc["samples"]
+    assert [s["sample"] for s in recs[1:]] == names

@@ -9,7 +9,7 @@ calls -> ``ResultDocument``; writers only format that document.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -387,6 +387,19 @@ class Engine:
 
     def run(self, batches: Sequence[InputBatch], opts: RunOptions | None = None) -> ResultDocument:
         """Annotate, merge same-codon haplotypes, match the knowledge base and call per sample."""
+        doc, samples = self.run_stream(batches, opts)
+        doc.samples.extend(samples)
+        return doc
+
+    def run_stream(
+        self, batches: Sequence[InputBatch], opts: RunOptions | None = None
+    ) -> tuple[ResultDocument, Iterator[SampleOut]]:
+        """:meth:`run` for cohorts: the document without its samples, and the samples one by one.
+
+        Each :class:`SampleOut` is computed when the iterator reaches it and nothing keeps it,
+        so a writer that streams them (JSON Lines) holds one sample at a time, whatever the
+        number of samples.
+        """
         opts = opts or RunOptions()
         doc = ResultDocument(
             varannot_version=__version__,
@@ -460,22 +473,25 @@ class Engine:
                 f"{other_build_hits} variants lie in the {other} gene regions but outside the "
                 f"{self.build} ones (only {checked} in the genes): the input is probably {other}"
             )
-        for sample, items in by_sample.items():
-            doc.samples.append(
-                self._sample(
+
+        def samples() -> Iterator[SampleOut]:
+            for sample in list(by_sample):
+                items = by_sample.pop(sample)
+                out = self._sample(
                     sample,
                     items,
-                    coverage.get(sample),
+                    coverage.pop(sample, None),
                     coverage_kind.get(sample),
                     opts,
                     [e for e in copy_number if e.sample == sample],
                 )  # fmt: skip
-            )
-            doc.samples[-1].sources = sources.get(sample, [])
-            doc.samples[-1].traces = traces.get(sample, [])
-            doc.samples[-1].depth_profile = depth_tracks.get(sample, [])
-            _trace_failure_caveats(doc.samples[-1])
-        return doc
+                out.sources = sources.get(sample, [])
+                out.traces = traces.get(sample, [])
+                out.depth_profile = depth_tracks.get(sample, [])
+                _trace_failure_caveats(out)
+                yield out
+
+        return doc, samples()
 
     def _sample(
         self,

@@ -54,6 +54,7 @@ class Fmt(StrEnum):
     variants_tsv = "variants-tsv"
     maf = "maf"
     evidence_tsv = "evidence-tsv"
+    jsonl = "jsonl"
 
 
 class FailOn(StrEnum):
@@ -157,7 +158,8 @@ def annotate(
             "--format",
             help="table (summary for people), json (full document), tsv (calls: sample x "
             "drug), variants-tsv or maf (variants with HGVS and calls per row, for cBioPortal/"
-            "maftools)  [default: table on a terminal, json when piped or with -o]",
+            "maftools), jsonl (JSON Lines streamed one sample at a time, for cohorts; needs -o)"
+            "  [default: table on a terminal, json when piped or with -o, jsonl for -o *.jsonl]",
             show_default=False,
         ),
     ] = None,
@@ -345,6 +347,11 @@ def annotate(
 
     if not inputs and samplesheet is None and not hgvs and not hgvs_file:
         _die("give at least one INPUT (a file or a run directory), --samplesheet or --hgvs")
+    stream = None
+    if fmt == Fmt.jsonl or (fmt is None and output is not None and output.suffix == ".jsonl"):
+        if output is None:
+            _die("--format jsonl streams to a file: give -o FILE")
+        stream, fmt = output, Fmt.jsonl
     if output is not None:
         _probe_output_file(output)
     if out_dir is not None:
@@ -391,6 +398,7 @@ def annotate(
             kb=knowledge,
             options=opts,
             out_dir=out_dir,
+            stream=stream,
             samplesheet=samplesheet,
             jobs=jobs,
             dask_scheduler=dask_scheduler,
@@ -404,7 +412,9 @@ def annotate(
         log.warning("warning: %s", w)
     if fmt is None:
         fmt = Fmt.table if output is None and sys.stdout.isatty() else Fmt.json
-    if fmt == Fmt.table:
+    if fmt == Fmt.jsonl:
+        pass  # already streamed to the file by execute_run
+    elif fmt == Fmt.table:
         from .console import print_summary
 
         print_summary(result, out_dir, file=output)
@@ -426,15 +436,18 @@ def annotate(
         else:
             sys.stdout.write(text)
     if fail_on != FailOn.never:
+        calls: set[str] = {c.call for s in doc.samples for c in s.calls}
+        if result.streamed is not None:
+            calls |= set(result.streamed.calls)  # the samples went to the file
         if fail_on == FailOn.not_assessed:
-            hit = any(c.call != "no_known_resistance" for s in doc.samples for c in s.calls)
+            hit = bool(calls - {"no_known_resistance"})
         else:
             bad = (
                 {"resistant"} if fail_on == FailOn.resistant else {"resistant", "likely_resistant"}
             )
             if fail_on == FailOn.uncertain:
                 bad.add("uncertain")
-            hit = any(c.call in bad for s in doc.samples for c in s.calls)
+            hit = bool(calls & bad)
         if hit:
             raise typer.Exit(3)
     if result.failures:

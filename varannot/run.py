@@ -53,6 +53,7 @@ from .schema import CallOut, InputSummary, ResultDocument, SampleOut, VariantOut
 
 if TYPE_CHECKING:
     from .readers.hgvs import VariantEntry
+    from .writers import StreamStats
 
 log = logging.getLogger("varannot")
 INPUT_SUFFIXES = tuple(
@@ -677,6 +678,8 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, Path] = field(default_factory=dict)
     failures: list[UnitFailure] = field(default_factory=list)
+    # set when the samples were streamed to JSON Lines (then ``doc.samples`` may be empty)
+    streamed: StreamStats | None = None
 
 
 def execute_run(
@@ -687,6 +690,7 @@ def execute_run(
     kb: KnowledgeBase,
     options: RunOptions,
     out_dir: Path | None = None,
+    stream: Path | None = None,
     samplesheet: Path | None = None,
     jobs: int = 1,
     dask_scheduler: str | None = None,
@@ -703,6 +707,9 @@ def execute_run(
     An input that cannot be read is a :class:`UnitFailure` in ``RunResult.failures`` (its
     samples ``not_assessed``) and the run goes on. Raises :class:`~varannot.errors.InputError`
     for duplicate samples, missing command-line files, or when no input could be read.
+    ``stream`` writes the document as JSON Lines (:func:`~varannot.writers.write_jsonl`);
+    without ``out_dir`` or unreadable inputs, samples go to it one by one and
+    ``doc.samples`` stays empty, so memory does not grow with the number of samples.
     """
     t0 = time.perf_counter()
     sheet = read_samplesheet(samplesheet) if samplesheet is not None else None
@@ -768,13 +775,29 @@ def execute_run(
         _plots_relative_to(batches, out_dir)
     t_read = time.perf_counter()
 
-    doc = engine.run(batches, opts)
-    doc.warnings.extend(sheet_warnings)
-    add_failures(doc, engine, units, failures, opts)
-    t_call = time.perf_counter()
-    result = RunResult(doc, units, batches, failures=failures)
-    if out_dir is not None:
-        result.outputs = write_run_folder(doc, units, out_dir)
+    if stream is not None and out_dir is None and not failures:
+        # cohorts: one sample at a time from the engine to the file, never the whole document
+        from .writers import write_jsonl
+
+        doc, samples = engine.run_stream(batches, opts)
+        doc.warnings.extend(sheet_warnings)
+        with open(stream, "w", encoding="utf-8") as fh:
+            streamed = write_jsonl(fh, doc, samples)
+        t_call = time.perf_counter()
+        result = RunResult(doc, units, batches, failures=failures, streamed=streamed)
+    else:
+        doc = engine.run(batches, opts)
+        doc.warnings.extend(sheet_warnings)
+        add_failures(doc, engine, units, failures, opts)
+        t_call = time.perf_counter()
+        result = RunResult(doc, units, batches, failures=failures)
+        if out_dir is not None:
+            result.outputs = write_run_folder(doc, units, out_dir)
+        if stream is not None:
+            from .writers import write_jsonl
+
+            with open(stream, "w", encoding="utf-8") as fh:
+                result.streamed = write_jsonl(fh, doc, doc.samples)
     t_write = time.perf_counter()
     result.timings = {
         "setup": t_setup - t0,
@@ -784,7 +807,14 @@ def execute_run(
         "total": t_write - t0,
     }
     if not quiet:
-        sys.stderr.write(summary_text(result, out_dir))
+        if result.streamed is not None and not doc.samples:
+            calls = ", ".join(f"{k} {v}" for k, v in sorted(result.streamed.calls.items()))
+            sys.stderr.write(
+                f"{result.streamed.samples} samples streamed to {stream} (JSON Lines); "
+                f"calls: {calls or 'none'}\n"
+            )
+        else:
+            sys.stderr.write(summary_text(result, out_dir))
     return result
 
 

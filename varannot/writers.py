@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TextIO
 
-from .schema import DetectionLimitOut, ResultDocument
+from .schema import DetectionLimitOut, ResultDocument, SampleOut
 
 CALL_COLUMNS = [
     "sample", "drug", "drug_class", "call", "coverage", "rule_ids", "variants",
@@ -23,6 +26,33 @@ VARIANT_COLUMNS = [
 
 def to_json(doc: ResultDocument) -> str:
     return doc.model_dump_json(indent=2) + "\n"
+
+
+@dataclass
+class StreamStats:
+    """What a streamed document held, for exit codes and the summary (the samples are gone)."""
+
+    samples: int = 0
+    calls: dict[str, int] = field(default_factory=dict)
+
+
+def write_jsonl(out: TextIO, doc: ResultDocument, samples: Iterable[SampleOut]) -> StreamStats:
+    """The document as JSON Lines, one sample at a time (memory flat in the number of samples).
+
+    Line 1 is ``{"record": "document", ...}``: the document's fields without ``samples``
+    (inputs, warnings, knowledge base, thresholds). Each further line is
+    ``{"record": "sample", ...}``: one ``samples[]`` entry of the JSON document, in the same
+    order. Reassembling the lines gives the JSON document.
+    """
+    head = doc.model_dump_json(exclude={"samples"})
+    out.write('{"record":"document",' + head[1:] + "\n")
+    stats = StreamStats()
+    for s in samples:
+        out.write('{"record":"sample",' + s.model_dump_json()[1:] + "\n")
+        stats.samples += 1
+        for c in s.calls:
+            stats.calls[c.call] = stats.calls.get(c.call, 0) + 1
+    return stats
 
 
 def _fmt(v: object) -> str:

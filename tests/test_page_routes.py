@@ -104,6 +104,22 @@ def test_render_uses_the_library_writers(c: TestClient) -> None:
     assert c.post("/v1/render/report.pdf", content=r.text).status_code == 422
 
 
+def test_render_refuses_a_negative_read_depth(c: TestClient) -> None:
+    """Found by schemathesis: a posted document with a negative depth in a BAM depth track made
+    the report's log-scale coverage plot raise (HTTP 500). Depths are counts: 422 now."""
+    r = c.post("/v1/annotate", files={"file": ("P2.vcf", VCF.encode())})
+    doc = r.json()
+    doc["samples"][0]["depth_profile"] = [
+        {"gene": "TP53", "chrom": "chr17", "start": 7675000, "depth": [30, -1]}
+    ]
+    bad = c.post("/v1/render/report.html", json=doc)
+    assert bad.status_code == 422, bad.text
+    doc["samples"][0]["depth_profile"][0]["depth"] = [30, 0]
+    ok = c.post("/v1/render/report.html", json=doc)
+    assert ok.status_code == 200, ok.text
+    assert "<svg" in ok.text
+
+
 def test_render_needs_the_key_like_every_api_call(engines: EngineSet, tmp_path: Path) -> None:
     keys = [ApiKey(name="lab", sha256=hashlib.sha256(b"lab-secret").hexdigest())]
     with client(engines, tmp_path / "d", api_keys=keys) as tc:

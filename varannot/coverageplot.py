@@ -28,7 +28,7 @@ def gene_svg(tracks: Sequence[DepthTrackOut], min_depth: int) -> str:
     span = WIDTH - PAD - GAP * (len(tracks) - 1)
 
     def y(d: int) -> float:
-        return HEIGHT - 15 - (HEIGHT - 25) * math.log10(d + 1) / math.log10(top + 1)
+        return HEIGHT - 15 - (HEIGHT - 25) * math.log10(max(d, 0) + 1) / math.log10(top + 1)
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '

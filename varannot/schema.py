@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, NonNegativeInt
 
 CallValue = Literal[
     "resistant", "likely_resistant", "uncertain", "no_known_resistance", "not_assessed"
@@ -113,7 +113,7 @@ class DepthTrackOut(BaseModel):
     gene: str | None = None
     chrom: str
     start: int
-    depth: list[int]
+    depth: list[NonNegativeInt]
 
 
 class SampleOut(BaseModel):

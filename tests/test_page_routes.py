@@ -118,6 +118,9 @@ def test_render_refuses_a_negative_read_depth(c: TestClient) -> None:
     ok = c.post("/v1/render/report.html", json=doc)
     assert ok.status_code == 200, ok.text
     assert "<svg" in ok.text
+    doc["samples"][0]["depth_profile"][0]["depth"] = []  # no positions: no plot, no error
+    empty = c.post("/v1/render/report.html", json=doc)
+    assert empty.status_code == 200, empty.text
 
 
 def test_render_needs_the_key_like_every_api_call(engines: EngineSet, tmp_path: Path) -> None:

@@ -73,6 +73,8 @@ def coverage_section(tracks: Sequence[DepthTrackOut], min_depth: int) -> str:
     out = ["<h4>Read coverage</h4>"]
     for gene, ts in by_gene.items():
         depths = [d for t in ts for d in t.depth]
+        if not depths:  # a track with no positions (a posted document): nothing to draw
+            continue
         low = sum(1 for d in depths if d < min_depth)
         caption = (
             f"{html.escape(gene)}: {len(depths):,} positions (coding exons ± splice region, "

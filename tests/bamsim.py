@@ -46,6 +46,8 @@ class SimRead:
     flag_extra: int = 0
     mapq: int = 60
     tags: list[tuple[str, object]] = field(default_factory=list)
+    mate_start: int = -1  # 0-based; paired reads only (flag_extra has 0x1)
+    tlen: int = 0
 
 
 Fetch = Callable[[str, int, int], str]  # (chrom, start, end) 1-based inclusive -> bases
@@ -183,6 +185,72 @@ def simulate(
     return reads
 
 
+def simulate_pairs(
+    fetch: Fetch,
+    regions: Sequence[tuple[str, int, int]],
+    depth: int,
+    variants: Sequence[SimVariant] = (),
+    *,
+    read_len: int = 100,
+    fragment: tuple[int, int] = (100, 260),
+    improper_share: float = 0.1,
+    error_rate: float = 0.01,
+    seed: int = 1,
+) -> list[SimRead]:
+    """SYNTHETIC paired-end fragments tiling ``regions`` at about ``depth`` fragments: forward
+    mate at the fragment start, reverse mate ending at its end, so fragments shorter than two
+    reads give overlapping mates. Both mates carry the fragment's alleles (``true`` variants,
+    SNVs and indels) and independent sequencing errors; base qualities are drawn from 8-40 so
+    mates agree, disagree and tie at every quality. ``improper_share`` of pairs lack the
+    proper-pair flag (a pileup counts both of those mates, as bcftools does)."""
+    rng = random.Random(seed)
+    true = [v for v in variants if v.kind == "true"]
+    reads: list[SimRead] = []
+    qual_levels = (8, 15, 20, 22, 24, 25, 26, 30, 35, 40)
+    n = 0
+    for chrom, a, b in regions:
+        lo = a - fragment[1] + 1
+        count = depth * (b - lo + 1) // fragment[1]
+        for _ in range(count):
+            s = rng.randint(lo, b)
+            flen = rng.randint(*fragment)
+            span = range(s, s + flen)
+            carried = [
+                v for v in true if v.chrom == chrom and v.pos in span and rng.random() < v.vaf
+            ]
+            n += 1
+            name = f"pair{n}"
+            flags = 0x1 if rng.random() < improper_share else 0x3
+            mates = []
+            for mstart, rev in ((s, False), (max(s, s + flen - read_len), True)):
+                seq, _, cig = make_read(fetch, chrom, mstart, read_len, carried, rng, 0.0, 0.0)
+                q = [rng.choice(qual_levels) for _ in seq]
+                bases = [
+                    _mutate(c, rng) if rng.random() < error_rate * (3 if qq < 20 else 1) else c
+                    for c, qq in zip(seq, q, strict=True)
+                ]
+                mates.append((mstart - 1, "".join(bases), q, cig, rev))
+            (s1, *_), (s2, *_) = mates
+            for k, (ms, seq, q, cig, rev) in enumerate(mates):
+                f = flags | (0x40 if k == 0 else 0x80) | (0x20 if k == 0 else 0)
+                tl = flen if k == 0 else -flen
+                reads.append(
+                    SimRead(
+                        name,
+                        chrom,
+                        ms,
+                        seq,
+                        q,
+                        cig,
+                        rev,
+                        f,
+                        mate_start=s2 if k == 0 else s1,
+                        tlen=tl,
+                    )
+                )
+    return reads
+
+
 def write_alignments(
     path: Path,
     reads: Sequence[SimRead],
@@ -214,6 +282,10 @@ def write_alignments(
                 "".join(chr(q + 33) for q in r.quals)
             )
             seg.flag = (0x10 if r.reverse else 0) | r.flag_extra
+            if r.flag_extra & 0x1:
+                seg.next_reference_id = tid[r.chrom]
+                seg.next_reference_start = r.mate_start
+                seg.template_length = r.tlen
             seg.set_tags([("RG", "sim"), *r.tags])
             out.write(seg)
     if path.suffix == ".cram":

@@ -13,7 +13,7 @@ from pathlib import Path
 import pysam
 import pysam.bcftools
 import pytest
-from bamsim import SimVariant, simulate, write_alignments, write_genome_fasta
+from bamsim import SimVariant, simulate, simulate_pairs, write_alignments, write_genome_fasta
 
 from varannot.api import Engine, RunOptions
 from varannot.errors import InputError
@@ -80,10 +80,10 @@ def tp53_files(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 def _mpileup(
-    bam: Path, fasta: Path, region: str, f: PileupFilters
+    bam: Path, fasta: Path, region: str, f: PileupFilters, *extra: str
 ) -> dict[int, dict[str, tuple[int, int]]]:
     out = pysam.bcftools.mpileup(
-        "-f", str(fasta), "-r", region, "-B", "-I", "-d", str(f.max_depth),
+        *extra, "-f", str(fasta), "-r", region, "-B", "-I", "-A", "-d", str(f.max_depth),
         "-q", str(f.min_mapping_quality), "-Q", str(f.min_base_quality),
         "--ns", "UNMAP,SECONDARY,QCFAIL,DUP,SUPPLEMENTARY",
         "-a", "FORMAT/AD,FORMAT/ADF,FORMAT/ADR,FORMAT/DP", str(bam),
@@ -123,6 +123,87 @@ def test_counts_identical_to_bcftools_mpileup(engine: Engine, tp53_files: dict[s
             compared += 1
             alt_alleles += sum(1 for x in mine if x != s.ref)
     assert compared > 1200 and alt_alleles > 200  # sequencing errors were compared too
+
+
+@pytest.fixture(scope="module")
+def tp53_pairs(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """SYNTHETIC paired-end TP53 fragments, most shorter than two reads (overlapping mates)."""
+    d = tmp_path_factory.mktemp("tp53pairs")
+    r175h = coding_snv(engine, "TP53", 175, 2, "A")
+    tx = engine.annotator.transcripts.mane["TP53"]
+    variants = [
+        at(r175h, 0.3),
+        at(coding_snv(engine, "TP53", 248, 2, "A"), 0.1),
+        SimVariant(
+            "chr17",
+            r175h.pos + 30,
+            engine.reference.fetch("chr17", r175h.pos + 30, r175h.pos + 32),
+            engine.reference.fetch("chr17", r175h.pos + 30, r175h.pos + 30),
+            0.2,
+        ),
+    ]
+    regions = [(tx.chrom, a - 8, b + 8) for a, b in tx.coding_intervals()]
+    reads = simulate_pairs(engine.reference.fetch, regions, 120, variants, seed=151)
+    fa = write_genome_fasta(
+        d / "chr17.fa.gz", engine.reference.fetch, {"chr17": (7_668_000, 7_690_000)}
+    )
+    bam = write_alignments(d / "pairs.bam", reads, {"chr17": 7_690_000}, sample="PAIRSIM")
+    return {"bam": bam, "fasta": fa}
+
+
+def test_overlapping_mates_count_once_as_in_bcftools_mpileup(
+    engine: Engine, tp53_pairs: dict[str, Path]
+) -> None:
+    """Overlapping mates of a proper pair count once per position, with bcftools' choice of
+    base where they disagree: per-allele counts equal default ``bcftools mpileup`` (overlap
+    detection on) at every TP53 coding base ± 8. ``-x`` (overlap detection off) counts more,
+    so the overlaps are really there. Improper pairs count both mates in both tools (``-A``:
+    bcftools otherwise drops them; varannot keeps them, as it keeps single-end reads)."""
+    f = PileupFilters()
+    af = pysam.AlignmentFile(str(tp53_pairs["bam"]))
+    tx = engine.annotator.transcripts.mane["TP53"]
+    compared = alt_alleles = ours_total = doubled_total = 0
+    for a, b in tx.coding_intervals():
+        a, b = a - 8, b + 8
+        ours = pileup_sites(af, "chr17", a, b, engine.reference.fetch("chr17", a, b), f)
+        region = f"chr17:{a}-{b}"
+        theirs = _mpileup(tp53_pairs["bam"], tp53_pairs["fasta"], region, f)
+        doubled = _mpileup(tp53_pairs["bam"], tp53_pairs["fasta"], region, f, "-x")
+        for s in ours:
+            mine = {base: (c[0], c[1]) for base, c in s.bases.items()}
+            assert mine == theirs.get(s.pos, {}), f"chr17:{s.pos}"
+            compared += 1
+            alt_alleles += sum(1 for x in mine if x != s.ref)
+            ours_total += sum(f_ + r_ for f_, r_ in mine.values())
+            doubled_total += sum(f_ + r_ for f_, r_ in doubled.get(s.pos, {}).values())
+    assert compared > 1200 and alt_alleles > 200
+    assert doubled_total > 1.08 * ours_total  # overlaps present: both mates would inflate
+
+
+def test_deletion_on_both_overlapping_mates_counts_once(
+    engine: Engine, tp53_pairs: dict[str, Path]
+) -> None:
+    """A deletion carried by both overlapping mates is one molecule: counted once per proper
+    pair (anchor base BQ >= 20 on either mate), once per read for improper pairs."""
+    anchor = coding_snv(engine, "TP53", 175, 2, "A").pos + 30
+    af = pysam.AlignmentFile(str(tp53_pairs["bam"]))
+    f = PileupFilters()
+    molecules: set[str] = set()
+    reads = 0
+    for r in af.fetch("chr17", anchor - 1, anchor + 2):
+        if r.flag & f.flag_filter or r.mapping_quality < f.min_mapping_quality:
+            continue
+        rpos, qpos = r.reference_start, 0
+        for op, n in r.cigartuples:
+            if op == 2 and rpos == anchor and n == 2 and r.query_qualities[qpos - 1] >= 20:
+                reads += 1
+                molecules.add(r.query_name if r.flag & 0x2 else f"{r.query_name}/{r.flag}")
+            rpos += n if op in (0, 2, 3, 7, 8) else 0
+            qpos += n if op in (0, 1, 4, 7, 8) else 0
+    assert reads > len(molecules) > 10  # many pairs carry it on both mates
+    seq = engine.reference.fetch("chr17", anchor - 5, anchor + 5)
+    site = pileup_sites(af, "chr17", anchor - 5, anchor + 5, seq, f)[5]
+    assert site.pos == anchor and sum(site.indels["-2"]) == len(molecules)
 
 
 def test_filters_drop_artefact_reads_and_strand_bias_is_flagged(

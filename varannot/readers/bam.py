@@ -167,6 +167,8 @@ def pileup_sites(
     handful), numpy counts the bases (``bincount`` over position x base x strand), so deep
     amplicons cost little more than shallow ones. Same counts as ``bcftools mpileup -B`` with
     these filters (per-base error from each base's quality; deletions add to the depth).
+    Overlapping mates of a proper pair are one molecule, so where both have a base only one
+    counts, by htslib's rule (``_resolve_overlap``); a deletion both carry counts once.
     """
     import numpy as np
 
@@ -175,11 +177,13 @@ def pileup_sites(
     width = end - start + 1
     lo = start - 1  # 0-based first position
     seq_parts: list[bytes] = []
-    qual_parts: list[bytes] = []
     starts: list[int] = []
     lengths: list[int] = []
     strands: list[int] = []
+    qual_parts: list[bytearray] = []  # mutable: a later mate may rewrite them (overlap)
     out = [SiteCounts(chrom, start + i, ref_seq[i]) for i in range(width)]
+    # first mates of proper pairs whose mate may overlap: name -> (block indexes, indel events)
+    waiting: dict[str, tuple[list[int], set[tuple[int, str]], list[tuple[int, int]]]] = {}
     for r in af.fetch(contig, lo, end):
         if r.flag & ff or r.mapping_quality < mq:
             continue
@@ -188,13 +192,20 @@ def pileup_sites(
         if seq is None or quals is None:
             continue
         strand = 1 if r.is_reverse else 0
+        first = mate = None
+        if _may_overlap_mate(r):
+            mate = waiting.pop(r.query_name, None)
+            if mate is None and r.next_reference_start >= r.reference_start:
+                first = waiting[r.query_name] = ([], set(), [])
+        mine = len(lengths)
+        dels: list[tuple[int, int]] = []  # second mate's deletions (window offsets)
         rpos, qpos = r.reference_start, 0
         for op, n in r.cigartuples:
             if op == 0 or op == 7 or op == 8:
                 x, y = max(rpos, lo), min(rpos + n, end)
                 if x < y:
                     seq_parts.append(seq[qpos + x - rpos : qpos + y - rpos].encode())
-                    qual_parts.append(quals[qpos + x - rpos : qpos + y - rpos].tobytes())
+                    qual_parts.append(bytearray(quals[qpos + x - rpos : qpos + y - rpos]))
                     starts.append(x - lo)
                     lengths.append(y - x)
                     strands.append(strand)
@@ -203,18 +214,43 @@ def pileup_sites(
             elif op == 1:
                 if start <= rpos <= end and qpos > 0 and quals[qpos - 1] >= bq:
                     key = "+" + seq[qpos : qpos + n].upper()
-                    out[rpos - start].indels.setdefault(key, [0, 0])[strand] += 1
+                    if first is not None:
+                        first[1].add((rpos, key))
+                    if mate is None or (rpos, key) not in mate[1]:
+                        out[rpos - start].indels.setdefault(key, [0, 0])[strand] += 1
                 qpos += n
             elif op == 2:
+                key = f"-{n}"
                 if start <= rpos <= end and qpos > 0 and quals[qpos - 1] >= bq:
-                    out[rpos - start].indels.setdefault(f"-{n}", [0, 0])[strand] += 1
-                for p in range(max(rpos + 1, start), min(rpos + n, end) + 1):
-                    out[p - start].depth += 1
+                    if first is not None:
+                        first[1].add((rpos, key))
+                    if mate is None or (rpos, key) not in mate[1]:
+                        out[rpos - start].indels.setdefault(key, [0, 0])[strand] += 1
+                if first is not None:
+                    first[1].add((rpos, "span" + key))
+                    first[2].append((rpos - lo, rpos + n - lo))
+                elif mate is not None:
+                    dels.append((rpos - lo, rpos + n - lo))
+                if mate is None or (rpos, "span" + key) not in mate[1]:
+                    for p in range(max(rpos + 1, start), min(rpos + n, end) + 1):
+                        out[p - start].depth += 1  # a deletion both mates carry: once
                 rpos += n
             elif op == 3:
                 rpos += n
             elif op == 4:
                 qpos += n
+        if first is not None:
+            first[0].extend(range(mine, len(lengths)))
+        elif mate is not None:
+            keep_first = _first_mate_kept(r.query_name)
+            for i in mate[0]:
+                for j in range(mine, len(lengths)):
+                    _resolve_overlap(seq_parts, qual_parts, starts, lengths, i, j, keep_first)
+                for span in dels:
+                    _base_opposite_deletion(qual_parts, starts, lengths, i, span, keep_first)
+            for span in mate[2]:
+                for j in range(mine, len(lengths)):
+                    _base_opposite_deletion(qual_parts, starts, lengths, j, span, not keep_first)
     if not lengths:
         return out
     ln = np.asarray(lengths, dtype=np.int64)
@@ -241,6 +277,91 @@ def pileup_sites(
             s.error_rate = err[i] / n
         s.depth += n
     return out
+
+
+def _may_overlap_mate(r) -> bool:  # type: ignore[no-untyped-def]
+    """htslib's test for a read whose mate may overlap it: proper pair, mate mapped on the same
+    contig, and not a long insert (bcftools mpileup without ``-x``)."""
+    if r.flag & 0x8 or not r.flag & 0x2:
+        return False
+    if r.next_reference_id >= 0 and r.next_reference_id != r.reference_id:
+        return False
+    return not (
+        abs(r.template_length) >= 2 * r.query_length and r.next_reference_start >= r.reference_end
+    )
+
+
+def _first_mate_kept(name: str) -> bool:
+    """htslib (>= 1.13) picks which mate keeps an agreed base by a hash of the read name (khash
+    X31 string hash, then Wang integer hash; odd -> the first mate)."""
+    m = 0xFFFFFFFF
+    raw = name.encode()
+    h = raw[0] if raw else 0
+    for c in raw[1:]:
+        h = ((h << 5) - h + c) & m
+    h = (h + (m ^ ((h << 15) & m))) & m
+    h ^= h >> 10
+    h = (h + (h << 3)) & m
+    h ^= h >> 6
+    h = (h + (m ^ ((h << 11) & m))) & m
+    h ^= h >> 16
+    return bool(h & 1)
+
+
+def _resolve_overlap(
+    seqs: list[bytes],
+    quals: list[bytearray],
+    starts: list[int],
+    lengths: list[int],
+    i: int,
+    j: int,
+    keep_first: bool,
+) -> None:
+    """Where aligned blocks ``i`` (first mate) and ``j`` (second) share positions, keep one base
+    as htslib's ``tweak_overlap_quality`` (bcftools mpileup without ``-x``) does: same base ->
+    the kept mate (``keep_first``, by name hash) gets the summed quality (max 200), the other
+    0; different bases -> the higher quality is kept at 0.8 x (a tie goes to the kept mate),
+    the other 0. Quality 0 then fails the BQ filter."""
+    import numpy as np
+
+    x = max(starts[i], starts[j])
+    y = min(starts[i] + lengths[i], starts[j] + lengths[j])
+    if x >= y:
+        return
+    ai, bi = x - starts[i], x - starts[j]
+    qa = np.frombuffer(quals[i], dtype=np.uint8)[ai : ai + y - x]
+    qb = np.frombuffer(quals[j], dtype=np.uint8)[bi : bi + y - x]
+    same = (
+        np.frombuffer(seqs[i], dtype=np.uint8)[ai : ai + y - x]
+        == np.frombuffer(seqs[j], dtype=np.uint8)[bi : bi + y - x]
+    )
+    a, b = qa.astype(np.int64), qb.astype(np.int64)
+    summed = np.minimum(a + b, 200)
+    a_wins = (a > b) | ((a == b) & keep_first)
+    b_wins = (b > a) | ((a == b) & (not keep_first))
+    qa[:] = np.where(
+        same, summed if keep_first else 0, np.where(a_wins, (a * 0.8).astype(np.int64), 0)
+    )
+    qb[:] = np.where(
+        same, 0 if keep_first else summed, np.where(b_wins, (b * 0.8).astype(np.int64), 0)
+    )
+
+
+def _base_opposite_deletion(
+    quals: list[bytearray],
+    starts: list[int],
+    lengths: list[int],
+    i: int,
+    span: tuple[int, int],
+    kept: bool,
+) -> None:
+    """A mate's bases facing a deletion in the other mate: htslib keeps them at 0.8 x quality
+    on the mate it keeps, 0 on the other."""
+    x = max(starts[i], span[0])
+    y = min(starts[i] + lengths[i], span[1])
+    q = quals[i]
+    for k in range(x - starts[i], y - starts[i]):
+        q[k] = int(q[k] * 0.8) if kept else 0
 
 
 @dataclass
@@ -366,6 +487,7 @@ def assemble_codons(
         ref = {s.pos: s.ref for s, _, _ in items}
         haps: Counter[tuple[str, ...]] = Counter()
         fwd: Counter[tuple[str, ...]] = Counter()
+        pairs: set[str] = set()  # overlapping mates are one molecule: the first one counts
         for read in af.fetch(contig, positions[0] - 1, positions[-1]):
             if (
                 read.flag & filters.flag_filter
@@ -378,6 +500,10 @@ def assemble_codons(
             seq, quals = read.query_sequence, read.query_qualities
             if any(quals[qpos[p - 1]] < filters.min_base_quality for p in positions):
                 continue
+            if _may_overlap_mate(read):
+                if read.query_name in pairs:
+                    continue
+                pairs.add(read.query_name)
             hap = tuple(seq[qpos[p - 1]] for p in positions)
             haps[hap] += 1
             if not read.is_reverse:

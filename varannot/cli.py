@@ -15,13 +15,16 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 import typer.core
 
 from . import __version__
 from .errors import VarannotError
+
+if TYPE_CHECKING:
+    from .readers.hgvs import VariantEntry
 
 # typer prints a Python type beside every argument ("<list[Path]>"); the metavar says enough.
 typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign,assignment,unused-ignore]
@@ -381,13 +384,14 @@ def annotate(
             disease=check_disease(disease, source="--disease"),
             copy_number=[e for f in copy_number or [] for e in read_seg(f)],
         )
-        from .readers.hgvs import VariantEntry, entries_from_strings, read_hgvs_file
-
         lists: dict[str, list[VariantEntry]] = {}
-        if hgvs:
-            lists["--hgvs"] = entries_from_strings(hgvs, sample)
-        for f in hgvs_file or []:
-            lists[str(f)] = read_hgvs_file(f, sample)
+        if hgvs or hgvs_file:  # the HGVS parsers are imported only when asked for
+            from .readers.hgvs import entries_from_strings, read_hgvs_file
+
+            if hgvs:
+                lists["--hgvs"] = entries_from_strings(hgvs, sample)
+            for f in hgvs_file or []:
+                lists[str(f)] = read_hgvs_file(f, sample)
         knowledge = KnowledgeBase.load(kb or [], replace=kb_replace)
         from .run import execute_run
 

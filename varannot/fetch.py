@@ -14,9 +14,6 @@ import hashlib
 import json
 import os
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 from . import __version__
@@ -80,6 +77,10 @@ class FileMirror:
 
 def efetch(base: str, accession: str, start: int, end: int, retries: int = 3) -> str:
     """Plus-strand sequence of accession:start-end (1-based inclusive)."""
+    import urllib.error  # here, not at module level: every FASTA open imports this module
+    import urllib.parse
+    import urllib.request
+
     if base.startswith("file://"):
         return FileMirror(Path(urllib.parse.urlparse(base).path)).efetch(accession, start, end)
     query = {

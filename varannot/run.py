@@ -23,15 +23,12 @@ from __future__ import annotations
 import csv
 import gzip
 import logging
-import multiprocessing
 import os
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -542,6 +539,8 @@ def _mp_context(traces: bool) -> Any:
     The server imports the readers (and matplotlib, for trace plots) once before forking, so
     workers start with them loaded instead of each importing them (~0.6 s per worker).
     """
+    import multiprocessing
+
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
@@ -573,6 +572,10 @@ def _read_pool(
     merger: _Merger,
     tick: Callable[[], None],
 ) -> None:
+    # imported here: a --jobs 1 run never pays for multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
     ex = ProcessPoolExecutor(
         max_workers=min(jobs, len(units)),
         mp_context=_mp_context(any(u.kind == "trace" for u in units)),

@@ -420,6 +420,51 @@ def test_json_schema_errors_are_422_problems(client: TestClient) -> None:
 JSON_CT = {"content-type": "application/json"}
 
 
+def test_json_types_are_strict(client: TestClient) -> None:
+    """#13: ``"alt_depth": false`` was read as 0; booleans and numeric strings are refused."""
+    base = {"chrom": "chr17", "pos": 7675088, "ref": "C", "alt": "T"}
+    for field, value in (("alt_depth", False), ("depth", "50"), ("vaf", True), ("pos", "7675088")):
+        r = client.post("/v1/annotate", json={"variants": [base | {field: value}]})
+        (err,) = problem(r, 422)["errors"]
+        assert err["loc"] == ["variants", "0", "genomic", field], (field, err)
+    r = client.post("/v1/annotate", json={"variants": ["TP53:p.R175H"], "min_depth": True})
+    assert problem(r, 422)["errors"][0]["loc"] == ["min_depth"]
+    ok = client.post("/v1/annotate", json={"variants": [base | {"depth": 50, "vaf": 1}]})
+    assert ok.status_code == 200, ok.text  # an integral VAF is still a number
+
+
+def test_openapi_states_the_real_constraints(client: TestClient) -> None:
+    """#13: form patterns, the floor <= reporting VAF rule and the bearer scheme are declared."""
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/v1/annotate"]["post"]["requestBody"]["content"]
+    form = body["multipart/form-data"]["schema"]
+    for name in ("sample", "tumor"):
+        assert form["properties"][name]["pattern"] == "^[^\\x00-\\x1f,]{1,200}$"
+    rule = {
+        "if": {"not": {"required": ["reporting_vaf"]}},
+        "then": {"properties": {"detection_floor": {"maximum": 0.05}}},
+    }
+    assert {k: form[k] for k in rule} == rule
+    req = spec["components"]["schemas"]["AnnotateRequest"]
+    assert {k: req[k] for k in rule} == rule
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "API key as 'Authorization: Bearer <key>' (required when the server has "
+        "keys)",
+    }
+    assert spec["paths"]["/v1/jobs"]["post"]["security"] == [{"bearer": []}]
+    # what the schema allows is accepted: a floor of 1 with a reporting VAF of 1
+    r = client.post(
+        "/v1/annotate",
+        json={"variants": ["TP53:p.R175H"], "detection_floor": 1, "reporting_vaf": 1},
+    )
+    assert r.status_code == 200, r.text
+    r = upload(client, "/v1/annotate", "run1.vcf", RUN1.read_bytes(), detection_floor="1",
+               reporting_vaf="1")  # fmt: skip
+    assert r.status_code == 200, r.text
+
+
 def test_unsupported_media_type(client: TestClient) -> None:
     doc = problem(
         client.post("/v1/annotate", content=b"x", headers={"content-type": "text/csv"}), 415
@@ -721,6 +766,29 @@ def test_job_options_are_checked_when_submitted(client: TestClient) -> None:
     r = client.post("/v1/jobs", json={"build": "GRCh37", "variants": ["TP53:p.R175H"], "x": 1})
     assert problem(r, 422)["errors"][0]["loc"] == ["x"]
     assert client.get("/metrics").text.count('varannot_jobs{status="queued"} 0.0') == 1
+
+
+def test_jobs_refuse_what_annotate_refuses(engines38_real: EngineSet, tmp_path: Path) -> None:
+    """#13: /v1/jobs used to queue these and fail them later; now the same 4xx as /v1/annotate."""
+    grch37 = grch37_run1()
+    bad_lists: list[dict[str, Any]] = [
+        {"variants": ["TP53:p.R175H", "MEN1:p.Met327Ile", "nonsense"]},  # unreadable entries
+        {"build": "GRCh37", "variants": ["TP53:p.R175H"]},  # no GRCh37 reference
+        {"variants": ["NC_000017.10:g.7578406C>T"]},  # GRCh37 accession: no reference
+    ]
+    with make_client(engines38_real, tmp_path / "d") as c:
+        for body in bad_lists:
+            sync = problem(c.post("/v1/annotate", json=body), 422)
+            job = problem(c.post("/v1/jobs", json=body), 422)
+            assert job == sync | {"instance": "/v1/jobs"}, body
+        sync = problem(upload(c, "/v1/annotate", "old.vcf", grch37), 422)
+        job = problem(upload(c, "/v1/jobs", "old.vcf", grch37), 422)
+        assert job == sync | {"instance": "/v1/jobs"}
+        assert job["title"] == "No reference for this build"
+        assert 'varannot_jobs{status="queued"} 0.0' in c.get("/metrics").text
+        assert not any((tmp_path / "d" / "uploads").iterdir())  # staged upload removed
+        jobs = tmp_path / "d" / "jobs"
+        assert not jobs.exists() or not any(jobs.iterdir())
 
 
 def test_job_ids(client: TestClient) -> None:

@@ -11,6 +11,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .problems import ProblemError
 from .security import Caller, _hash_key
@@ -25,7 +26,20 @@ def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-async def authenticate(request: Request, state: StateDep) -> Caller:
+# Declares the scheme in the OpenAPI document (components.securitySchemes + each operation's
+# ``security``); the header itself is checked below, so problems stay problem+json.
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="API key as 'Authorization: Bearer <key>' (required when the server has keys)",
+)
+
+
+async def authenticate(
+    request: Request,
+    state: StateDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+) -> Caller:
     """Bearer API key (when keys are configured) and the caller's rate limit."""
     s = state.settings
     rate = s.rate_limit_per_second

@@ -209,14 +209,14 @@ def run_files(es: EngineSet, files: Sequence[StoredFile], opts: FileOptions) -> 
         raise _relabel_error(exc, files) from None
 
 
-def _run_files(es: EngineSet, files: Sequence[StoredFile], opts: FileOptions) -> ResultDocument:
-    run_opts = opts.run_options()
-    vcfs = [f for f in files if f.kind in ("vcf", "reads")]  # BAM/CRAM: Engine.read piles up
-    traces = [f for f in files if f.kind == "trace"]
+def files_engine(es: EngineSet, files: Sequence[StoredFile], opts: FileOptions) -> Engine:
+    """The engine uploaded files need (build stated, else sniffed from VCF headers), or a 422.
+
+    Also called when a job is submitted, so a job is refused for the same reasons as
+    ``/v1/annotate`` instead of failing later.
+    """
     detected: dict[Build, tuple[str, str]] = {}  # build -> (file, evidence)
-    for f in vcfs:
-        if f.kind == "reads":
-            continue
+    for f in (f for f in files if f.kind == "vcf"):  # BAM/CRAM: no header build sniffing
         b, why = sniff_vcf_build(f.path)
         if b is not None:
             detected.setdefault(b, (f.display, why or ""))
@@ -233,6 +233,14 @@ def _run_files(es: EngineSet, files: Sequence[StoredFile], opts: FileOptions) ->
         engine = es.pick(build, f" (detected from {why})", source=file)
     else:
         engine = es.pick(opts.build)
+    return engine
+
+
+def _run_files(es: EngineSet, files: Sequence[StoredFile], opts: FileOptions) -> ResultDocument:
+    run_opts = opts.run_options()
+    vcfs = [f for f in files if f.kind in ("vcf", "reads")]  # BAM/CRAM: Engine.read piles up
+    traces = [f for f in files if f.kind == "trace"]
+    engine = files_engine(es, files, opts)
     batches: list[InputBatch] = []
     for f in vcfs:
         try:
@@ -281,6 +289,18 @@ def _json_build(req: AnnotateRequest) -> Build | None:
 
 def run_json(es: EngineSet, req: AnnotateRequest, max_variants: int) -> ResultDocument:
     """A JSON list of variants (genomic, g./c. HGVS or p. HGVS) -> the document."""
+    engine, batch = read_json_variants(es, req, max_variants)
+    opts = RunOptions(thresholds=req.thresholds(), disease=req.disease)
+    return _finish_document(engine.run([batch], opts))
+
+
+def read_json_variants(
+    es: EngineSet, req: AnnotateRequest, max_variants: int
+) -> tuple[Engine, InputBatch]:
+    """The engine and the read list, or the problem ``/v1/annotate`` answers.
+
+    Also run when a job is submitted, so a job is refused now rather than failed later.
+    """
     if len(req.variants) > max_variants:
         raise ProblemError(
             413, "Too many variants", f"at most {max_variants} variants per request; use a VCF",
@@ -319,5 +339,4 @@ def run_json(es: EngineSet, req: AnnotateRequest, max_variants: int) -> ResultDo
             record=first["record"],
             errors=exc.errors[:100],
         ) from None
-    opts = RunOptions(thresholds=req.thresholds(), disease=req.disease)
-    return _finish_document(engine.run([batch], opts))
+    return engine, batch

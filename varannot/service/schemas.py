@@ -40,9 +40,12 @@ _BASES = r"^[ACGTNacgtn]+$"
 
 
 class _Measured(BaseModel):
-    """What a caller may say about one allele in one sample (all optional)."""
+    """What a caller may say about one allele in one sample (all optional).
 
-    model_config = ConfigDict(extra="forbid")
+    Strict types: JSON ``false`` is not a depth of 0, nor ``"12"`` a depth of 12.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     sample: str | None = Field(
         default=None, pattern=_SAMPLE_RE, description="overrides the request's"
@@ -98,11 +101,30 @@ VariantItem = Annotated[
 ]
 
 
-class ThresholdsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_DEFAULT_TH = Thresholds()
+# JSON Schema cannot compare two fields; it can say that without reporting_vaf the floor is
+# bounded by its default, and the descriptions state the rest (floor <= reporting_vaf).
+THRESHOLDS_SCHEMA_RULE: dict[str, Any] = {
+    "if": {"not": {"required": ["reporting_vaf"]}},
+    "then": {"properties": {"detection_floor": {"maximum": _DEFAULT_TH.reporting_vaf}}},
+}
+REPORTING_VAF_DOC = (
+    f"VAF from which a confirmed match can be resistant (default {_DEFAULT_TH.reporting_vaf:g}); "
+    "at least detection_floor"
+)
+DETECTION_FLOOR_DOC = (
+    f"VAF below which matches are listed but not called (default {_DEFAULT_TH.detection_floor:g})"
+    f"; at most reporting_vaf (its default {_DEFAULT_TH.reporting_vaf:g} when not given)"
+)
 
-    reporting_vaf: float | None = Field(default=None, ge=0, le=1)
-    detection_floor: float | None = Field(default=None, ge=0, le=1)
+
+class ThresholdsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=THRESHOLDS_SCHEMA_RULE)
+
+    reporting_vaf: float | None = Field(default=None, ge=0, le=1, description=REPORTING_VAF_DOC)
+    detection_floor: float | None = Field(
+        default=None, ge=0, le=1, description=DETECTION_FLOOR_DOC
+    )
     min_depth: int | None = Field(default=None, ge=0, le=10**6)
     disease: str | None = Field(
         default=None,
@@ -139,7 +161,9 @@ class AnnotateRequest(ThresholdsIn):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # JSON types as declared: no bool as number, no numeric strings
         json_schema_extra={
+            **THRESHOLDS_SCHEMA_RULE,
             "examples": [
                 {
                     "sample": "P1",

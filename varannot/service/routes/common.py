@@ -19,7 +19,13 @@ from pydantic import (
 from ...models import BUILDS
 from ..jobs import Job
 from ..problems import ProblemError, _problem_ref, _validation_problem
-from ..schemas import FileOptions
+from ..schemas import (
+    _SAMPLE_RE,
+    DETECTION_FLOOR_DOC,
+    REPORTING_VAF_DOC,
+    THRESHOLDS_SCHEMA_RULE,
+    FileOptions,
+)
 
 # =============================================================================================
 # Routes
@@ -39,22 +45,41 @@ _UPLOAD_BODY = {
                         "description": "VCF, VCF.gz, BCF, BAM, CRAM, .ab1 or .scf (repeat for several)",
                     },
                     "build": {"type": "string", "enum": list(BUILDS)},
-                    "sample": {"type": "string", "description": "sample name of trace inputs"},
-                    "samples": {"type": "string", "description": "VCF samples to keep (a,b)"},
-                    "tumor": {"type": "string"},
+                    "sample": {
+                        "type": "string",
+                        "pattern": _SAMPLE_RE,
+                        "description": "sample name of trace inputs",
+                    },
+                    "samples": {
+                        "type": "string",
+                        "maxLength": 10_000,
+                        "description": "VCF samples to keep (a,b)",
+                    },
+                    "tumor": {"type": "string", "pattern": _SAMPLE_RE},
                     "include_filtered": {"type": "boolean"},
                     "trace_windows": {
                         "type": "boolean",
                         "description": "chromatogram data around trace calls and KB residues",
                     },
-                    "reporting_vaf": {"type": "number", "minimum": 0, "maximum": 1},
-                    "detection_floor": {"type": "number", "minimum": 0, "maximum": 1},
-                    "min_depth": {"type": "integer", "minimum": 0},
+                    "reporting_vaf": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": REPORTING_VAF_DOC,
+                    },
+                    "detection_floor": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": DETECTION_FLOOR_DOC,
+                    },
+                    "min_depth": {"type": "integer", "minimum": 0, "maximum": 10**6},
                     "disease": {
                         "type": "string",
                         "description": "OncoTree code (AML, BLL, TLL, CLLSLL, MDS, ...)",
                     },
                 },
+                **THRESHOLDS_SCHEMA_RULE,
             }
         },
         "application/json": {"schema": {"$ref": "#/components/schemas/AnnotateRequest"}},

@@ -23,6 +23,7 @@ from ...schema import ResultDocument
 from ..deps import CallerDep, StateDep, authenticate
 from ..jobs import Job
 from ..problems import ProblemError, _problem_ref
+from ..runner import files_engine, read_json_variants
 from ..schemas import JobOut
 from ..security import Caller
 from ..state import ServiceState
@@ -104,18 +105,16 @@ async def _stage_job_input(
     """Validate the input and put it where the job will find it: (job params, fingerprint).
 
     Uploads are streamed to a staging folder and moved into ``jobs/<id>`` in one rename, so a
-    job folder is always complete; a JSON list is kept in the job row itself. Problems a job
-    would only meet later (unknown build, bad options) are refused now, as 4xx.
+    job folder is always complete; a JSON list is kept in the job row itself. What
+    ``/v1/annotate`` would refuse (a build without reference, sniffed or stated; unreadable
+    variants; bad options) is refused now with the same problem, not failed later.
     """
     s = state.settings
     if _content_kind(request) == "json":
         req = await read_json(request, s.max_json_bytes, s.body_timeout_s)
-        if len(req.variants) > s.max_json_variants:
-            raise ProblemError(413, "Too many variants",
-                               f"at most {s.max_json_variants} variants per request")  # fmt: skip
-        if req.build is not None:
-            state.engines.pick(req.build)
         req.thresholds()  # inconsistent thresholds: 400 now, not a failed job later
+        # the same reading /v1/annotate does: its 4xx now, not a failed job later
+        await run_in_threadpool(read_json_variants, state.engines, req, s.max_json_variants)
         body = req.model_dump(mode="json", exclude_none=True)
         fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         return {"kind": "json", "request": body}, fingerprint
@@ -124,8 +123,7 @@ async def _stage_job_input(
         form = await read_multipart(request, work, Limits.of(s))
         opts = _file_options(form.fields)
         opts.run_options()  # inconsistent thresholds: 400 now, not a failed job later
-        if opts.build is not None:
-            state.engines.pick(opts.build)
+        await run_in_threadpool(files_engine, state.engines, form.files, opts)
         final = state.job_dir(job_id)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(work, final)

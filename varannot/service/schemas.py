@@ -122,9 +122,7 @@ class ThresholdsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=THRESHOLDS_SCHEMA_RULE)
 
     reporting_vaf: float | None = Field(default=None, ge=0, le=1, description=REPORTING_VAF_DOC)
-    detection_floor: float | None = Field(
-        default=None, ge=0, le=1, description=DETECTION_FLOOR_DOC
-    )
+    detection_floor: float | None = Field(default=None, ge=0, le=1, description=DETECTION_FLOOR_DOC)
     min_depth: int | None = Field(default=None, ge=0, le=10**6)
     disease: str | None = Field(
         default=None,
@@ -173,7 +171,7 @@ class AnnotateRequest(ThresholdsIn):
                         {"chrom": "chr18", "pos": 63318365, "ref": "C", "alt": "A", "vaf": 0.3},
                     ],
                 }
-            ]
+            ],
         },
     )
 

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -183,6 +184,34 @@ def test_stalled_body_times_out(live: LiveServer) -> None:
     assert b"no data received for 1 s while reading the request body" in head
 
 
+def test_forwarded_for_is_believed_only_from_configured_proxies(
+    kb_fasta: dict[str, Path], tmp_path: Path
+) -> None:
+    """#13: a made-up X-Forwarded-For used to give every request a fresh rate-limit bucket."""
+    limit = {"VARANNOT_RATE_LIMIT": "0.001", "VARANNOT_RATE_BURST": "1"}
+
+    def statuses(server: LiveServer, forwarded: list[str]) -> list[int]:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            return [
+                c.get("/v1/knowledge-base", headers={"X-Forwarded-For": ip}).status_code
+                for ip in forwarded
+            ]
+
+    plain = LiveServer(kb_fasta["GRCh38"], tmp_path / "a" / "data", env=limit)
+    try:  # the header is ignored: one client, one bucket
+        assert statuses(plain, ["10.0.0.1", "10.0.0.2"]) == [200, 429]
+    finally:
+        plain.stop()
+    proxied = LiveServer(
+        kb_fasta["GRCh38"], tmp_path / "b" / "data",
+        env=limit | {"VARANNOT_FORWARDED_ALLOW_IPS": HOST},
+    )  # fmt: skip
+    try:  # behind a configured proxy: one bucket per forwarded client
+        assert statuses(proxied, ["10.0.0.1", "10.0.0.2", "10.0.0.1"]) == [200, 200, 429]
+    finally:
+        proxied.stop()
+
+
 def test_fifty_concurrent_job_uploads_are_all_accounted_for(
     kb_fasta: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -282,6 +311,41 @@ def test_killed_mid_job_then_restarted_the_job_finishes(
         assert not (data / "jobs" / job_id).exists()
     finally:
         second.stop()
+
+
+def test_sigterm_during_a_synchronous_request_is_a_503_and_cleans_up(
+    kb_fasta: dict[str, Path], tmp_path: Path
+) -> None:
+    """#13: the request cut off by shutdown was a plain-text 500 and left its upload behind.
+
+    150,000 SNVs take far longer than the 5 s uvicorn waits (grace 0 + 5) on any machine.
+    """
+    data = tmp_path / "data"
+    vcf = big_vcf(tmp_path / "big.vcf", kb_fasta["GRCh38"], 150_000)
+    server = LiveServer(kb_fasta["GRCh38"], data, env={"VARANNOT_SHUTDOWN_GRACE": "0"})
+    result: dict[str, httpx.Response] = {}
+
+    def post() -> None:
+        result["r"] = httpx.post(
+            f"{server.url}/v1/annotate", files={"file": ("big.vcf", vcf.read_bytes())},
+            timeout=120,
+        )  # fmt: skip
+
+    t = threading.Thread(target=post)
+    t.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list((data / "uploads").glob("*/*")):
+            time.sleep(0.05)  # the upload is staged: the request is in the pool
+        time.sleep(0.5)
+    finally:
+        server.stop()  # SIGTERM
+    t.join(60)
+    r = result["r"]
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["title"] == "Service unavailable"
+    assert not list((data / "uploads").iterdir())
 
 
 def test_graceful_stop_hands_the_running_job_back(

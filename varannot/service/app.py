@@ -196,6 +196,10 @@ def serve(
         host=host,
         port=port,
         access_log=settings.access_log,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: only from the
+        # configured proxies, so the per-client rate limit keys on the real peer address
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=",".join(settings.forwarded_allow_ips) or None,
         timeout_keep_alive=5,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
         server_header=False,

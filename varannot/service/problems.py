@@ -110,3 +110,16 @@ def _validation_problem(errors: Sequence[Any]) -> ProblemError:
         422, "Invalid request", f"{where}: {first['msg']}", source="request", record=where,
         errors=items,
     )  # fmt: skip
+
+
+def shutting_down() -> ProblemError:
+    """The answer to a request the server cancels (SIGTERM past the grace period).
+
+    uvicorn cancels the request's task; caught, it becomes this 503 instead of uvicorn's
+    plain-text 500, and the route cleans up what it staged.
+    """
+    return ProblemError(
+        503, "Service unavailable", "the server stopped before this request finished; retry "
+        "later (large inputs belong in POST /v1/jobs, which survives restarts)",
+        source="request", headers={"Retry-After": "5"},
+    )  # fmt: skip

@@ -86,6 +86,12 @@ class ServiceSettings(BaseModel):
     rate_limit_per_second: float = Field(default=0.0, ge=0, description="0 = no limit")
     rate_limit_burst: int = Field(default=20, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=list,
+        description="proxies whose X-Forwarded-For/-Proto are believed (uvicorn "
+        "forwarded_allow_ips); none by default, so a client cannot pick its own address and "
+        "escape the per-client rate limit",
+    )
     access_log: bool = True
 
     @classmethod
@@ -97,7 +103,9 @@ class ServiceSettings(BaseModel):
         ``MAX_JSON_BYTES``, ``MAX_JSON_VARIANTS``, ``MAX_FILES``, ``MAX_DECOMPRESSED_BYTES``,
         ``MAX_COMPRESSION_RATIO``, ``REQUEST_TIMEOUT``, ``BODY_TIMEOUT``, ``ANNOTATE_THREADS``,
         ``JOB_MAX_ATTEMPTS``, ``JOB_LEASE``, ``SHUTDOWN_GRACE``, ``RATE_LIMIT`` (requests/s per
-        key), ``RATE_BURST``, ``CORS_ORIGINS`` (comma-separated), ``ACCESS_LOG`` (0/1),
+        key), ``RATE_BURST``, ``CORS_ORIGINS`` (comma-separated), ``FORWARDED_ALLOW_IPS``
+        (comma-separated proxy addresses/networks trusted for X-Forwarded-For; none if unset),
+        ``ACCESS_LOG`` (0/1),
         ``API_KEYS`` (``name:sha256[:rate],...``) and ``API_KEYS_FILE`` (one
         ``name sha256 [rate]`` per line).
         """
@@ -126,6 +134,10 @@ class ServiceSettings(BaseModel):
         for var, key in names.items():
             if env.get(var):
                 data[key] = env[var]
+        if env.get("VARANNOT_FORWARDED_ALLOW_IPS"):
+            data["forwarded_allow_ips"] = [
+                a.strip() for a in env["VARANNOT_FORWARDED_ALLOW_IPS"].split(",") if a.strip()
+            ]
         if env.get("VARANNOT_CORS_ORIGINS"):
             data["cors_origins"] = [o.strip() for o in env["VARANNOT_CORS_ORIGINS"].split(",")]
         keys: list[dict[str, Any]] = []

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from ...schema import ResultDocument
 from ..deps import StateDep, authenticate
-from ..problems import ProblemError, _problem_ref
+from ..problems import ProblemError, _problem_ref, shutting_down
 from ..runner import run_files, run_json
 from ..schemas import AnnotateRequest
 from ..state import ServiceState
@@ -37,7 +37,11 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(authenticate)], responses
 @router.post(
     "/annotate",
     response_model=ResultDocument,
-    responses=_INPUT_ERRORS | {504: _problem_ref("annotation took longer than the limit")},
+    responses=_INPUT_ERRORS
+    | {
+        503: _problem_ref("the server stopped before the request finished"),
+        504: _problem_ref("annotation took longer than the limit"),
+    },
     openapi_extra={"requestBody": _UPLOAD_BODY},
     summary="Annotate an uploaded VCF/BCF/trace or a JSON list of variants",
 )
@@ -45,7 +49,10 @@ async def annotate(request: Request, state: StateDep) -> Response:
     """Synchronous annotation; the same document as ``varannot annotate --format json``."""
     s = state.settings
     if _content_kind(request) == "json":
-        req = await read_json(request, s.max_json_bytes, s.body_timeout_s)
+        try:
+            req = await read_json(request, s.max_json_bytes, s.body_timeout_s)
+        except asyncio.CancelledError:
+            raise shutting_down() from None
         doc_json = await _in_pool(state, lambda: _json_doc(state, req))
         return _json_response(doc_json)
     work = state.data_dir / "uploads" / uuid.uuid4().hex
@@ -53,6 +60,9 @@ async def annotate(request: Request, state: StateDep) -> Response:
         form = await read_multipart(request, work, Limits.of(s, sync=True))
         opts = _file_options(form.fields)
         _count_upload(state, form)
+    except asyncio.CancelledError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise shutting_down() from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -66,7 +76,9 @@ async def annotate(request: Request, state: StateDep) -> Response:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    return _json_response(await _in_pool(state, job))
+    # on cancellation the upload goes now: the thread may never run (the pool is shut down)
+    cleanup = lambda: shutil.rmtree(work, ignore_errors=True)  # noqa: E731
+    return _json_response(await _in_pool(state, job, cleanup))
 
 
 def _json_doc(state: ServiceState, req: AnnotateRequest) -> str:
@@ -81,12 +93,22 @@ def _count_upload(state: ServiceState, form: UploadForm) -> None:
         state.metrics.upload_bytes.inc(sum(f.size for f in form.files))
 
 
-async def _in_pool(state: ServiceState, fn: Callable[[], str]) -> str:
-    """Run blocking annotation in the pool, bounded by the request timeout (504 past it)."""
+async def _in_pool(
+    state: ServiceState, fn: Callable[[], str], cleanup: Callable[[], None] | None = None
+) -> str:
+    """Run blocking annotation in the pool, bounded by the request timeout (504 past it).
+
+    A cancelled request (server stopping) answers 503 and runs ``cleanup``.
+    """
     loop = asyncio.get_running_loop()
     fut = loop.run_in_executor(state.pool, fn)
     try:
         return await asyncio.wait_for(fut, state.settings.request_timeout_s)
+    except asyncio.CancelledError:
+        fut.cancel()
+        if cleanup is not None:
+            cleanup()
+        raise shutting_down() from None
     except TimeoutError:
         raise ProblemError(
             504, "Annotation timeout",

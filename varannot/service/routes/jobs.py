@@ -6,6 +6,7 @@ in any process sharing the database can run it; callers only see their own jobs.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from ...schema import ResultDocument
 from ..deps import CallerDep, StateDep, authenticate
 from ..jobs import Job
-from ..problems import ProblemError, _problem_ref
+from ..problems import ProblemError, _problem_ref, shutting_down
 from ..runner import files_engine, read_json_variants
 from ..schemas import JobOut
 from ..security import Caller
@@ -80,12 +81,18 @@ async def create_job(
 ) -> Response:
     """Accept an input as a durable job: the job row is committed before 202 is sent."""
     job_id = uuid.uuid4().hex
-    params, fingerprint = await _stage_job_input(request, state, job_id)
+    try:
+        params, fingerprint = await _stage_job_input(request, state, job_id)
+    except asyncio.CancelledError:  # the staged upload is already removed
+        raise shutting_down() from None
     try:
         job, created = await run_in_threadpool(
             state.store.create, job_id, params, fingerprint=fingerprint, owner=caller.name,
             idempotency_key=key,
         )  # fmt: skip
+    except asyncio.CancelledError:
+        shutil.rmtree(state.job_dir(job_id), ignore_errors=True)
+        raise shutting_down() from None
     except BaseException:
         shutil.rmtree(state.job_dir(job_id), ignore_errors=True)
         raise

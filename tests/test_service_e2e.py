@@ -212,6 +212,50 @@ def test_forwarded_for_is_believed_only_from_configured_proxies(
         proxied.stop()
 
 
+def test_trickled_body_meets_the_deadline_and_hang_up_is_a_499_line(
+    kb_fasta: dict[str, Path], tmp_path: Path
+) -> None:
+    """#13: one byte every 0.5 s beat the idle timeout for ever; a client hanging up mid-body
+    was an HTTP 500 with two tracebacks in the log."""
+    env = {"VARANNOT_BODY_TIMEOUT": "10", "VARANNOT_BODY_DEADLINE": "3"}
+    server = LiveServer(kb_fasta["GRCh38"], tmp_path / "data", env=env)
+    head = b"POST /v1/annotate HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+    try:
+        with socket.create_connection((HOST, server.port), timeout=30) as s:
+            s.sendall(head + b"boundary=b\r\nContent-Length: 1000\r\n\r\n--b\r\n")
+            s.settimeout(0.5)
+            response = b""
+            for _ in range(60):  # at most 30 s of trickle; the server stops it after 3
+                try:
+                    s.sendall(b"x")
+                    response += s.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+                if response:
+                    break
+            s.settimeout(10)
+            while b"}" not in response and (more := s.recv(65536)):
+                response += more  # the rest of the problem document
+        assert response.startswith(b"HTTP/1.1 408 "), response
+        assert b"the request body took longer than 3 s" in response
+        with socket.create_connection((HOST, server.port), timeout=30) as s:
+            s.sendall(head + b"boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n")
+            s.sendall(b'Content-Disposition: form-data; name="file"; filename="a.vcf"\r\n\r\n')
+            s.sendall(b"##fileformat=VCFv4.2\n" * 50)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and b"499 client closed" not in server.log.read_bytes():
+            time.sleep(0.1)
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert "499 client closed the connection after " in log
+    assert " bytes of the body of POST /v1/annotate" in log
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+    assert not list((tmp_path / "data" / "uploads").iterdir())
+
+
 def test_fifty_concurrent_job_uploads_are_all_accounted_for(
     kb_fasta: dict[str, Path], tmp_path: Path
 ) -> None:

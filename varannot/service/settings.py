@@ -78,6 +78,9 @@ class ServiceSettings(BaseModel):
     compression_ratio_floor_bytes: int = Field(default=64 * MiB, ge=0)
     request_timeout_s: float = Field(default=120.0, gt=0)
     body_timeout_s: float = Field(default=30.0, gt=0)
+    body_deadline_s: float = Field(
+        default=3600.0, gt=0, description="a whole request body, however steady the trickle"
+    )
     job_max_attempts: int = Field(default=2, ge=1)
     job_lease_s: float = Field(default=30.0, gt=0)
     job_poll_s: float = Field(default=1.0, gt=0)
@@ -101,7 +104,7 @@ class ServiceSettings(BaseModel):
         ``DATABASE_URL``; ``VARANNOT_`` + ``MAX_UPLOAD_BYTES`` (jobs), ``MAX_SYNC_UPLOAD_BYTES``
         (``/v1/annotate``), ``MAX_TRACE_BYTES``,
         ``MAX_JSON_BYTES``, ``MAX_JSON_VARIANTS``, ``MAX_FILES``, ``MAX_DECOMPRESSED_BYTES``,
-        ``MAX_COMPRESSION_RATIO``, ``REQUEST_TIMEOUT``, ``BODY_TIMEOUT``, ``ANNOTATE_THREADS``,
+        ``MAX_COMPRESSION_RATIO``, ``REQUEST_TIMEOUT``, ``BODY_TIMEOUT`` (idle), ``BODY_DEADLINE`` (whole body), ``ANNOTATE_THREADS``,
         ``JOB_MAX_ATTEMPTS``, ``JOB_LEASE``, ``SHUTDOWN_GRACE``, ``RATE_LIMIT`` (requests/s per
         key), ``RATE_BURST``, ``CORS_ORIGINS`` (comma-separated), ``FORWARDED_ALLOW_IPS``
         (comma-separated proxy addresses/networks trusted for X-Forwarded-For; none if unset),
@@ -122,6 +125,7 @@ class ServiceSettings(BaseModel):
             "VARANNOT_MAX_COMPRESSION_RATIO": "max_compression_ratio",
             "VARANNOT_REQUEST_TIMEOUT": "request_timeout_s",
             "VARANNOT_BODY_TIMEOUT": "body_timeout_s",
+            "VARANNOT_BODY_DEADLINE": "body_deadline_s",
             "VARANNOT_ANNOTATE_THREADS": "annotate_threads",
             "VARANNOT_JOB_MAX_ATTEMPTS": "job_max_attempts",
             "VARANNOT_JOB_LEASE": "job_lease_s",

@@ -23,13 +23,14 @@ from fastapi import Request
 from pydantic import (
     ValidationError,
 )
+from starlette.requests import ClientDisconnect
 
 from ..readers.bam import is_alignment_file
 from ..readers.limits import InflateGuard, InflateLimits, TooLarge
 from ..readers.sniff import sniff_kind as sniff_kind
 from .problems import ProblemError, _validation_problem
 from .schemas import AnnotateRequest, FileOptions
-from .settings import GiB, MiB, ServiceSettings
+from .settings import GiB, MiB, ServiceSettings, log
 
 _SAFE_LABEL = re.compile(r"[^A-Za-z0-9._+ ()\-]")
 
@@ -72,6 +73,7 @@ class Limits:
     idle_timeout: float
 
     hint: str = ""
+    deadline: float | None = None
 
     @classmethod
     def of(cls, s: ServiceSettings, *, sync: bool = False) -> Limits:
@@ -80,9 +82,10 @@ class Limits:
             return cls(s.max_sync_upload_bytes, s.max_trace_bytes, s.max_files,
                        s.max_decompressed_bytes, s.max_compression_ratio,
                        s.compression_ratio_floor_bytes, s.body_timeout_s,
-                       "; submit large inputs to POST /v1/jobs")  # fmt: skip
+                       "; submit large inputs to POST /v1/jobs", s.body_deadline_s)  # fmt: skip
         return cls(s.max_upload_bytes, s.max_trace_bytes, s.max_files, s.max_decompressed_bytes,
-                   s.max_compression_ratio, s.compression_ratio_floor_bytes, s.body_timeout_s)  # fmt: skip
+                   s.max_compression_ratio, s.compression_ratio_floor_bytes, s.body_timeout_s,
+                   deadline=s.body_deadline_s)  # fmt: skip
 
 
 def _human(n: int) -> str:
@@ -191,22 +194,41 @@ class _FileSink:
             self.fh.close()
 
 
-async def _chunks(request: Request, idle_timeout: float) -> AsyncIterator[bytes]:
-    """The request body, failing with 408 when the client stops sending for too long."""
+async def _chunks(
+    request: Request, idle_timeout: float, deadline: float | None = None
+) -> AsyncIterator[bytes]:
+    """The request body, failing with 408 when the client stops sending for ``idle_timeout`` or
+    the whole body takes longer than ``deadline`` (a trickle of one byte every few seconds).
+
+    A client that hangs up mid-body is logged as a 499 line, not an error with tracebacks.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline if deadline is not None else None
     it = request.stream().__aiter__()
+    received = 0
     while True:
+        wait = idle_timeout if end is None else min(idle_timeout, max(0.0, end - loop.time()))
         try:
-            chunk = await asyncio.wait_for(it.__anext__(), idle_timeout)
+            chunk = await asyncio.wait_for(it.__anext__(), wait)
         except StopAsyncIteration:
             return
-        except TimeoutError:
+        except ClientDisconnect:
+            log.info(
+                "499 client closed the connection after %d bytes of the body of %s %s",
+                received, request.method, request.url.path,
+            )  # fmt: skip
             raise ProblemError(
-                408,
-                "Request body timeout",
-                f"no data received for {idle_timeout:g} s while reading the request body",
+                499, "Client closed request", f"the connection closed after {received} bytes",
                 source="request",
-            ) from None
+            ) from None  # fmt: skip
+        except TimeoutError:
+            if end is not None and loop.time() >= end:
+                detail = f"the request body took longer than {deadline:g} s"
+            else:
+                detail = f"no data received for {idle_timeout:g} s while reading the request body"
+            raise ProblemError(408, "Request body timeout", detail, source="request") from None
         if chunk:
+            received += len(chunk)
             yield chunk
 
 
@@ -323,7 +345,7 @@ async def read_multipart(request: Request, dest: Path, limits: Limits) -> Upload
     )
     total = 0
     try:
-        async for chunk in _chunks(request, limits.idle_timeout):
+        async for chunk in _chunks(request, limits.idle_timeout, limits.deadline):
             total += len(chunk)
             if total > limits.max_bytes:
                 raise too_large(limits.max_bytes, hint=limits.hint)
@@ -351,11 +373,13 @@ async def read_multipart(request: Request, dest: Path, limits: Limits) -> Upload
     return UploadForm(files, fields, digest.hexdigest())
 
 
-async def read_json(request: Request, limit: int, idle_timeout: float) -> AnnotateRequest:
+async def read_json(
+    request: Request, limit: int, idle_timeout: float, deadline: float | None = None
+) -> AnnotateRequest:
     """The JSON body, size-limited, as a validated ``AnnotateRequest`` (422 on errors)."""
     _check_length(request, limit)
     body = bytearray()
-    async for chunk in _chunks(request, idle_timeout):
+    async for chunk in _chunks(request, idle_timeout, deadline):
         body += chunk
         if len(body) > limit:
             raise too_large(limit, "the JSON body")

@@ -50,7 +50,7 @@ async def annotate(request: Request, state: StateDep) -> Response:
     s = state.settings
     if _content_kind(request) == "json":
         try:
-            req = await read_json(request, s.max_json_bytes, s.body_timeout_s)
+            req = await read_json(request, s.max_json_bytes, s.body_timeout_s, s.body_deadline_s)
         except asyncio.CancelledError:
             raise shutting_down() from None
         doc_json = await _in_pool(state, lambda: _json_doc(state, req))

@@ -118,7 +118,7 @@ async def _stage_job_input(
     """
     s = state.settings
     if _content_kind(request) == "json":
-        req = await read_json(request, s.max_json_bytes, s.body_timeout_s)
+        req = await read_json(request, s.max_json_bytes, s.body_timeout_s, s.body_deadline_s)
         req.thresholds()  # inconsistent thresholds: 400 now, not a failed job later
         # the same reading /v1/annotate does: its 4xx now, not a failed job later
         await run_in_threadpool(read_json_variants, state.engines, req, s.max_json_variants)

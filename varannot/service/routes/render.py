@@ -71,7 +71,7 @@ async def render(
     s = state.settings
     _check_length(request, s.max_json_bytes)
     body = bytearray()
-    async for chunk in _chunks(request, s.body_timeout_s):
+    async for chunk in _chunks(request, s.body_timeout_s, s.body_deadline_s):
         body += chunk
         if len(body) > s.max_json_bytes:
             raise too_large(s.max_json_bytes, "the JSON body")
